@@ -1,0 +1,108 @@
+/*
+ * msgs.h: every message of the dmake protocol, declared once.
+ *
+ * doc/protocol.md is the authority; this file must say the same.  Each
+ * message is one X(NAME, number, lname) line plus a DM_FIELDS_NAME(F, S)
+ * list of F(S, KIND, field, max) entries.  wire.h turns these into
+ * `struct dm_msg_lname`, the union of all of them, and one table of field
+ * descriptors from which the generic codec in wire.c encodes, decodes and
+ * checks limits.  Numbers are never reused (see protocol.md for ranges).
+ */
+#ifndef DM_MSGS_H
+#define DM_MSGS_H
+
+#define DM_PROTOCOL_VERSION 1
+
+/* Largest frame (type + payload) any receiver accepts. */
+#define DM_FRAME_MAX ((1u << 20) + 64)
+/* Largest compressed chunk in a DATA frame, and its uncompressed input. */
+#define DM_CHUNK_MAX (256u * 1024)
+#define DM_CHUNK_IN (128u * 1024)
+
+#define DM_MSGS(X)                                                            \
+	X(ERROR, 1, error)                                                    \
+	X(PING, 2, ping)                                                      \
+	X(PONG, 3, pong)                                                      \
+	X(DATA, 4, data)                                                      \
+	X(DATA_END, 5, data_end)                                              \
+	X(NODE_REGISTER, 16, node_register)                                   \
+	X(NODE_ACCEPT, 17, node_accept)                                       \
+	X(NODE_LOAD, 18, node_load)                                           \
+	X(BUILD_HELLO, 48, build_hello)                                       \
+	X(GRANT, 49, grant)                                                   \
+	X(PLACE, 50, place)                                                   \
+	X(PLACED, 51, placed)                                                 \
+	X(PLACE_FAIL, 52, place_fail)                                         \
+	X(JOB_END, 53, job_end)                                               \
+	X(STATUS_REQ, 54, status_req)                                         \
+	X(STATUS, 55, status)                                                 \
+	X(JOB, 80, job)                                                       \
+	X(JOB_RESULT, 81, job_result)                                         \
+	X(LOCAL_ACQUIRE, 112, local_acquire)                                  \
+	X(LOCAL_GRANTED, 113, local_granted)                                  \
+	X(LOCAL_RELEASE, 114, local_release)                                  \
+	X(OUTCOME, 115, outcome)
+
+#define DM_FIELDS_ERROR(F, S) F(S, U32, code, 0) F(S, STR, text, 4096)
+#define DM_FIELDS_PING(F, S) F(S, U64, seq, 0)
+#define DM_FIELDS_PONG(F, S) F(S, U64, seq, 0)
+#define DM_FIELDS_DATA(F, S) F(S, BLOB, chunk, DM_CHUNK_MAX)
+#define DM_FIELDS_DATA_END(F, S) F(S, U64, size, 0)
+#define DM_FIELDS_NODE_REGISTER(F, S)                                         \
+	F(S, STR, name, 64)                                                   \
+	F(S, STR, addr, 256)                                                  \
+	F(S, STR, platform, 64)                                               \
+	F(S, U32, slots, 0)                                                   \
+	F(S, STRV, toolchains, 65536)
+#define DM_FIELDS_NODE_ACCEPT(F, S)                                           \
+	F(S, U64, node_id, 0) F(S, U32, heartbeat_ms, 0)
+#define DM_FIELDS_NODE_LOAD(F, S)                                             \
+	F(S, U32, running, 0) F(S, U32, load_milli, 0)
+#define DM_FIELDS_BUILD_HELLO(F, S)                                           \
+	F(S, STR, host, 256) F(S, U32, local_slots, 0) F(S, STR, label, 256)
+#define DM_FIELDS_GRANT(F, S) F(S, U64, build_id, 0) F(S, U32, slots, 0)
+#define DM_FIELDS_PLACE(F, S)                                                 \
+	F(S, U64, req, 0) F(S, STR, toolchain, 128) F(S, U64, unit_bytes, 0)
+#define DM_FIELDS_PLACED(F, S)                                                \
+	F(S, U64, req, 0)                                                     \
+	F(S, U64, ticket, 0)                                                  \
+	F(S, STR, node_addr, 256)                                             \
+	F(S, STR, node_name, 64)
+#define DM_FIELDS_PLACE_FAIL(F, S)                                            \
+	F(S, U64, req, 0) F(S, U32, code, 0) F(S, STR, reason, 1024)
+#define DM_FIELDS_JOB_END(F, S)                                               \
+	F(S, U64, ticket, 0)                                                  \
+	F(S, U32, result, 0)                                                  \
+	F(S, U32, cpu_ms, 0)                                                  \
+	F(S, U64, unit_bytes, 0)
+#define DM_FIELDS_STATUS_REQ(F, S)
+#define DM_FIELDS_STATUS(F, S) F(S, STR, json, 1u << 20)
+#define DM_FIELDS_JOB(F, S)                                                   \
+	F(S, U64, ticket, 0)                                                  \
+	F(S, STR, toolchain, 128)                                             \
+	F(S, STR, role, 16)                                                   \
+	F(S, STRV, args, 256u * 1024)                                         \
+	F(S, STR, cwd, 4096)                                                  \
+	F(S, STR, source, 4096)                                               \
+	F(S, U32, want, 0)
+#define DM_FIELDS_JOB_RESULT(F, S)                                            \
+	F(S, U32, status, 0)                                                  \
+	F(S, U32, flags, 0)                                                   \
+	F(S, U32, cpu_ms, 0)                                                  \
+	F(S, U32, wall_ms, 0)
+#define DM_FIELDS_LOCAL_ACQUIRE(F, S) F(S, U32, pid, 0)
+#define DM_FIELDS_LOCAL_GRANTED(F, S)
+#define DM_FIELDS_LOCAL_RELEASE(F, S)
+#define DM_FIELDS_OUTCOME(F, S)                                               \
+	F(S, U32, kind, 0) F(S, U64, ticket, 0) F(S, U32, cpu_ms, 0)
+
+/* JOB_END.result and JOB_RESULT */
+enum { DM_JOB_OK = 0, DM_JOB_COMPILE_ERROR = 1, DM_JOB_INFRA = 2 };
+#define DM_JOB_RESULT_OBJECT 0x1u /* JOB_RESULT.flags: object stream has data */
+#define DM_JOB_RESULT_INFRA 0x2u  /* the node failed, not the compiler */
+/* OUTCOME.kind */
+enum { DM_OUTCOME_REMOTE = 0, DM_OUTCOME_LOCAL = 1, DM_OUTCOME_FALLBACK = 2 };
+/* Handshake roles */
+enum { DM_ROLE_NODE = 1, DM_ROLE_BUILD = 2, DM_ROLE_SHIM = 3, DM_ROLE_MONITOR = 4 };
+
+#endif
