@@ -12,20 +12,11 @@
 #include "err.h"
 #include "wire.h"
 
-enum field_kind { K_U32, K_U64, K_STR, K_BLOB, K_STRV };
-
-struct field {
-	enum field_kind kind;
-	uint32_t max;
-	size_t off;   /* of the value (or pointer) */
-	size_t off_n; /* of the length/count for BLOB and STRV */
-	const char *name;
-};
 
 struct msgdef {
 	uint16_t type;
 	const char *name;
-	const struct field *fields;
+	const struct dm_field *fields;
 	size_t nfields;
 };
 
@@ -35,10 +26,10 @@ struct msgdef {
 #define OFF_N_BLOB(S, name) offsetof(S, name##_n)
 #define OFF_N_STRV(S, name) offsetof(S, name##_n)
 #define FDESC(S, KIND, name, max)                                             \
-	{K_##KIND, (max), offsetof(S, name), OFF_N_##KIND(S, name), #name},
+	{DM_F_##KIND, (max), offsetof(S, name), OFF_N_##KIND(S, name), #name},
 #define FTABLE(NAME, num, lname)                                              \
-	static const struct field fields_##lname[] = {                        \
-		DM_FIELDS_##NAME(FDESC, struct dm_msg_##lname){K_U32, 0, 0, 0, \
+	static const struct dm_field fields_##lname[] = {                        \
+		DM_FIELDS_##NAME(FDESC, struct dm_msg_##lname){DM_F_U32, 0, 0, 0, \
 							       NULL}};
 DM_MSGS(FTABLE)
 #undef FTABLE
@@ -81,6 +72,21 @@ find(uint16_t type)
 		if (msgdefs[i].type == type)
 			return &msgdefs[i];
 	return NULL;
+}
+
+uint16_t
+dm_msg_type_at(size_t i)
+{
+	return i < sizeof(msgdefs) / sizeof(msgdefs[0]) ? msgdefs[i].type : 0;
+}
+
+const struct dm_field *
+dm_msg_fields(uint16_t type, size_t *n)
+{
+	const struct msgdef *d = find(type);
+
+	*n = d ? d->nfields : 0;
+	return d ? d->fields : NULL;
 }
 
 const char *
@@ -142,21 +148,21 @@ dm_msg_encode(struct dm_buf *out, uint16_t type, const void *msg)
 	hdr[4] = type >> 8;
 	hdr[5] = type & 0xff;
 	for (size_t i = 0; i < d->nfields; i++) {
-		const struct field *f = &d->fields[i];
+		const struct dm_field *f = &d->fields[i];
 		uint8_t *p;
 
 		switch (f->kind) {
-		case K_U32:
+		case DM_F_U32:
 			if ((p = dm_buf_grow(out, 4)) == NULL)
 				goto err_nomem;
 			dm_put_u32(p, CAT(msg, f->off, uint32_t));
 			break;
-		case K_U64:
+		case DM_F_U64:
 			if ((p = dm_buf_grow(out, 8)) == NULL)
 				goto err_nomem;
 			put_u64(p, CAT(msg, f->off, uint64_t));
 			break;
-		case K_STR: {
+		case DM_F_STR: {
 			const char *s = CAT(msg, f->off, const char *);
 			size_t n = s ? strlen(s) : 0;
 
@@ -170,7 +176,7 @@ dm_msg_encode(struct dm_buf *out, uint16_t type, const void *msg)
 				goto err;
 			break;
 		}
-		case K_BLOB: {
+		case DM_F_BLOB: {
 			uint32_t n = CAT(msg, f->off_n, uint32_t);
 
 			if (n > f->max) {
@@ -184,7 +190,7 @@ dm_msg_encode(struct dm_buf *out, uint16_t type, const void *msg)
 				goto err;
 			break;
 		}
-		case K_STRV: {
+		case DM_F_STRV: {
 			char **v = CAT(msg, f->off, strv_t);
 			uint32_t n = CAT(msg, f->off_n, uint32_t);
 			size_t total = 0;
@@ -204,7 +210,7 @@ dm_msg_encode(struct dm_buf *out, uint16_t type, const void *msg)
 				total += sl;
 				if (total > f->max) {
 					rc = fail(DM_ETOOBIG,
-						  "%s.%s holds over %u bytes",
+						  "%s.%s: strings add up past limit %u",
 						  d->name, f->name, f->max);
 					goto err;
 				}
@@ -239,9 +245,9 @@ dm_msg_free(uint16_t type, union dm_msg *msg)
 	if (d == NULL)
 		return;
 	for (size_t i = 0; i < d->nfields; i++) {
-		const struct field *f = &d->fields[i];
+		const struct dm_field *f = &d->fields[i];
 
-		if (f->kind == K_STR || f->kind == K_STRV) {
+		if (f->kind == DM_F_STR || f->kind == DM_F_STRV) {
 			free(AT(msg, f->off, void *));
 			AT(msg, f->off, void *) = NULL;
 		}
@@ -250,7 +256,7 @@ dm_msg_free(uint16_t type, union dm_msg *msg)
 
 /* Reads a u32 length and checks it fits both the frame and the limit. */
 static int
-take_len(const struct msgdef *d, const struct field *f, const uint8_t **p,
+take_len(const struct msgdef *d, const struct dm_field *f, const uint8_t **p,
 	 const uint8_t *end, uint32_t *n)
 {
 	if (end - *p < 4)
@@ -276,23 +282,23 @@ dm_msg_decode(uint16_t type, const uint8_t *payload, size_t len,
 	if (d == NULL)
 		return fail(DM_EPROTO, "unknown message type %u", type);
 	for (size_t i = 0; i < d->nfields; i++) {
-		const struct field *f = &d->fields[i];
+		const struct dm_field *f = &d->fields[i];
 		uint32_t n;
 
 		switch (f->kind) {
-		case K_U32:
+		case DM_F_U32:
 			if (end - p < 4)
 				goto err_short;
 			AT(msg, f->off, uint32_t) = dm_get_u32(p);
 			p += 4;
 			break;
-		case K_U64:
+		case DM_F_U64:
 			if (end - p < 8)
 				goto err_short;
 			AT(msg, f->off, uint64_t) = get_u64(p);
 			p += 8;
 			break;
-		case K_STR: {
+		case DM_F_STR: {
 			char *s;
 
 			if ((rc = take_len(d, f, &p, end, &n)) != 0)
@@ -318,7 +324,7 @@ dm_msg_decode(uint16_t type, const uint8_t *payload, size_t len,
 			p += n;
 			break;
 		}
-		case K_BLOB:
+		case DM_F_BLOB:
 			if ((rc = take_len(d, f, &p, end, &n)) != 0)
 				goto err;
 			if (n > f->max) {
@@ -331,7 +337,7 @@ dm_msg_decode(uint16_t type, const uint8_t *payload, size_t len,
 			AT(msg, f->off_n, uint32_t) = n;
 			p += n;
 			break;
-		case K_STRV: {
+		case DM_F_STRV: {
 			const uint8_t *q;
 			uint32_t count;
 			size_t total = 0;
@@ -361,7 +367,7 @@ dm_msg_decode(uint16_t type, const uint8_t *payload, size_t len,
 				total += n;
 				if (total > f->max) {
 					rc = fail(DM_ETOOBIG,
-						  "%s.%s holds over %u bytes",
+						  "%s.%s: strings add up past limit %u",
 						  d->name, f->name, f->max);
 					goto err;
 				}

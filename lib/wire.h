@@ -62,6 +62,21 @@ const char *dm_msg_name(uint16_t type);
 /* Why the last encode/decode/frame check on this thread failed. */
 const char *dm_wire_errmsg(void);
 
+/* The field table, read-only, for tests and tools that walk every
+ * message generically. */
+enum dm_field_kind { DM_F_U32, DM_F_U64, DM_F_STR, DM_F_BLOB, DM_F_STRV };
+struct dm_field {
+	enum dm_field_kind kind;
+	uint32_t max;
+	size_t off;   /* of the value (or pointer) in the message struct */
+	size_t off_n; /* of the length or count, for BLOB and STRV */
+	const char *name;
+};
+/* The i-th declared message type (0 when i is past the end). */
+uint16_t dm_msg_type_at(size_t i);
+/* The fields of a type, or NULL with *n = 0 for an unknown type. */
+const struct dm_field *dm_msg_fields(uint16_t type, size_t *n);
+
 /* Looks at the start of buf: 0 with *frame_len = 0 if fewer than 4 bytes
  * are there, else 0 with the whole frame's length (header included) once
  * the header is valid, or -DM_ETOOBIG / -DM_EPROTO for a bad length.  The
