@@ -90,14 +90,21 @@
 	F(S, U32, flags, 0)                                                   \
 	F(S, U32, cpu_ms, 0)                                                  \
 	F(S, U32, wall_ms, 0)
-#define DM_FIELDS_LOCAL_ACQUIRE(F, S) F(S, U32, pid, 0)
-#define DM_FIELDS_LOCAL_GRANTED(F, S)
+#define DM_FIELDS_LOCAL_ACQUIRE(F, S)                                         \
+	F(S, U32, pid, 0) F(S, STR, compiler, 4096) F(S, STR, name, 256)
+#define DM_FIELDS_LOCAL_GRANTED(F, S)                                         \
+	F(S, U32, remote, 0) F(S, STR, toolchain, 128) F(S, STR, role, 16)
 #define DM_FIELDS_LOCAL_RELEASE(F, S)
 #define DM_FIELDS_OUTCOME(F, S)                                               \
 	F(S, U32, kind, 0) F(S, U64, ticket, 0) F(S, U32, cpu_ms, 0)
 
 /* JOB_END.result and JOB_RESULT */
-enum { DM_JOB_OK = 0, DM_JOB_COMPILE_ERROR = 1, DM_JOB_INFRA = 2 };
+enum {
+	DM_JOB_OK = 0,
+	DM_JOB_COMPILE_ERROR = 1,
+	DM_JOB_INFRA = 2,     /* the node failed: counts against it */
+	DM_JOB_ABANDONED = 3, /* the client went away: counts against no one */
+};
 #define DM_JOB_RESULT_OBJECT 0x1u /* JOB_RESULT.flags: object stream has data */
 #define DM_JOB_RESULT_INFRA 0x2u  /* the node failed, not the compiler */
 /* OUTCOME.kind */

@@ -104,7 +104,7 @@ dm_msg_name(uint16_t type)
 typedef char **strv_t;
 
 #define AT(msg, off, T) (*(T *)((char *)(msg) + (off)))
-#define CAT(msg, off, T) (*(const T *)((const char *)(msg) + (off)))
+#define CAT(msg, off, T) (*(T const *)((const char *)(msg) + (off)))
 
 static void
 put_u64(uint8_t *p, uint64_t v)
