@@ -1,0 +1,65 @@
+/*
+ * spawn.h: run one program to completion, blocking, with its stdio on
+ * given descriptors, an optional working directory, environment,
+ * wall-clock limit and resource limits.  Safe to call from several
+ * threads at once (it waits for its own pid only, never for any child).
+ *
+ * The program leads a process group of its own.  When it exits or times
+ * out, whatever is left in that group is killed with SIGKILL, so nothing
+ * it started outlives it (and a capture never waits on a background child
+ * that holds its pipes).  Descriptors above 2 without FD_CLOEXEC are
+ * inherited, as a jobserver's must be; dmake opens all its own with
+ * O_CLOEXEC.
+ */
+#ifndef DM_SPAWN_H
+#define DM_SPAWN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dm_spawn_opts {
+	const char *const *argv; /* argv[0] is what the program sees */
+	const char *path;	 /* file to execute; NULL: argv[0], searched
+				    on PATH when it has no '/' */
+	const char *cwd;	 /* NULL: the caller's */
+	char *const *envp;	 /* NULL: the caller's environment */
+	int stdin_fd;		 /* -1: /dev/null */
+	int stdout_fd;		 /* -1: /dev/null */
+	int stderr_fd;		 /* -1: /dev/null */
+	unsigned timeout_ms;	 /* 0: none; on expiry the child's process
+				    group is killed with SIGKILL */
+	uint64_t limit_as;	 /* RLIMIT_AS bytes, 0: unchanged */
+	uint64_t limit_fsize;	 /* RLIMIT_FSIZE bytes, 0: unchanged */
+};
+
+struct dm_spawn_result {
+	int exit_code;	 /* when it exited normally, else 0 */
+	int signal;	 /* the signal that killed it, else 0 */
+	int timed_out;	 /* killed for timeout_ms */
+	uint32_t cpu_ms; /* user + system time of the child */
+	uint32_t wall_ms;
+};
+
+/* Runs the program and waits for it.  Returns 0 when it ran (whatever its
+ * status: see *r), or a negative error when it could not be started
+ * (-ENOENT, -EACCES...: exec failures are reported, not turned into exit
+ * code 127). */
+int dm_spawn_run(const struct dm_spawn_opts *o, struct dm_spawn_result *r);
+
+/* Runs argv (searched on PATH) with stdin from /dev/null and collects its
+ * stdout into *out (appended, NUL-terminated; may be NULL to discard) and
+ * stderr into *err (may be NULL).  Returns 0 if it ran and exited 0,
+ * DM_ECHILD if it ran and failed, or a negative error. */
+struct dm_buf;
+int dm_spawn_capture(const char *const *argv, struct dm_buf *out,
+		     struct dm_buf *err, unsigned timeout_ms);
+
+/* dm_spawn_run() with the child's stdout and stderr collected into
+ * *out and *err (appended, NUL-terminated) instead of going to
+ * o->stdout_fd and o->stderr_fd; a NULL buffer leaves that stream to the
+ * descriptor in *o.  Same returns as dm_spawn_run(). */
+int dm_spawn_run_capture(const struct dm_spawn_opts *o,
+			 struct dm_spawn_result *r, struct dm_buf *out,
+			 struct dm_buf *err);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * toolchain.h: a compiler's identity, named by what it does.
+ *
+ * Two compilers with the same id are interchangeable for every job: same
+ * driver family and language role, same version, same target triple, same
+ * predefined macros (`-dM -E`, which also captures default PIE, default
+ * -std, default arch) for the role's language.  The id is the hex
+ * BLAKE2b-256 (libsodium crypto_generichash) of those facts.
+ */
+#ifndef DM_TOOLCHAIN_H
+#define DM_TOOLCHAIN_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#define DM_TOOLCHAIN_ID_LEN 64
+
+struct dm_toolchain {
+	char id[DM_TOOLCHAIN_ID_LEN + 1]; /* hex */
+	char role[17];	    /* "gcc", "g++", "clang" or "clang++" */
+	char version[64];   /* e.g. "12.2.0", "14.0.6" */
+	char machine[128];  /* target triple, e.g. "x86_64-linux-gnu" */
+	char path[PATH_MAX]; /* the compiler as found, symlinks resolved */
+};
+
+/* Identifies the compiler at `path` that was invoked as `name` (the name
+ * decides the role when the binary serves several: `cc` -> gcc, `c++` ->
+ * g++; a clang invoked as clang++ is clang++).  Runs the compiler a few
+ * times (blocking, well under a second).  Returns 0, DM_ENOTOOLCHAIN for a
+ * compiler that is neither gcc nor clang, or a negative error. */
+int dm_toolchain_identify(const char *name, const char *path,
+			  struct dm_toolchain *tc);
+
+/* "ID ROLE VERSION MACHINE": the form a node advertises in
+ * NODE_REGISTER.toolchains. */
+int dm_toolchain_format(const struct dm_toolchain *tc, char *out,
+			size_t len);
+
+#endif
