@@ -1,0 +1,55 @@
+/*
+ * args.h: the compiler command line, classified and rewritten.
+ *
+ * args_parse() decides whether a command line is one compile of one
+ * source to one object that a node can do (ARGS_REMOTE) or must run here
+ * (ARGS_LOCAL, with the reason), and derives the two command lines the
+ * remote path needs: the local preprocessing (which also writes any .d
+ * file exactly where and as the full compile would) and the flags the
+ * node compiles the unit with.
+ */
+#ifndef DM_ARGS_H
+#define DM_ARGS_H
+
+#include <stddef.h>
+
+enum args_where { ARGS_REMOTE, ARGS_LOCAL };
+enum args_family { ARGS_GCC, ARGS_CLANG };
+
+struct args {
+	int is_compile;	      /* a -c (or -S) compile of source files, not a
+				 link, not -E/-M alone */
+	enum args_where where;
+	char why[160];	      /* why ARGS_LOCAL, for the log */
+	enum args_family family;
+	int cxx;	      /* the language is C++ */
+	const char *source;   /* the one source, as given (points into argv) */
+	char *object;	      /* -o, or derived the way the compiler does */
+	char **remote_flags;  /* flags for the node (no -c, -o, source,
+				 include-path options or dependency options) */
+	size_t n_remote_flags;
+	/* private */
+	char **argv;
+	int argc;
+	char **own; /* storage owned by args */
+	size_t n_own;
+	char **cpp_flags; /* the preprocessing argv between argv[0] and
+			     "-o out": everything but -c/-S/-o, plus the
+			     dependency target and file made explicit */
+	size_t n_cpp_flags;
+};
+
+/* argv[0] is the real compiler.  Returns 0 (a classification in *a, free
+ * with args_free) or a negative error (out of memory). */
+int args_parse(int argc, char **argv, struct args *a);
+void args_free(struct args *a);
+
+/* The preprocessing command line for an ARGS_REMOTE compile: the unit
+ * goes to `out` ("-" for stdout); -fdirectives-only (gcc) or
+ * -frewrite-includes (clang); dependency options kept and made to name
+ * the target and file the full compile would have.  Free with
+ * args_argv_free. */
+int args_cpp_argv(const struct args *a, const char *out, char ***argv);
+void args_argv_free(char **argv);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * jobdir.h: the node's half of the fidelity recipe.
+ *
+ * A job directory is laid out so that the compiler, run there on the
+ * unit, writes the object the client's compiler would have written in
+ * the client's cwd: the unit sits at the source's own name (relative
+ * names resolve inside the job directory, however many "../" they hold),
+ * and debug paths are mapped back to the client's cwd
+ * (-fdebug-prefix-map).  doc/protocol.md's JOB message carries what this
+ * needs: args (the flags for the node, from cc-shim/args.c), cwd and
+ * source.
+ */
+#ifndef DM_JOBDIR_H
+#define DM_JOBDIR_H
+
+#include <limits.h>
+#include <stddef.h>
+
+struct dm_jobdir {
+	char root[PATH_MAX];   /* private, removed by dm_jobdir_remove */
+	char cwd[PATH_MAX];    /* where the compiler runs */
+	char unit[PATH_MAX];   /* absolute path the unit must be written to */
+	char object[PATH_MAX]; /* absolute path the compiler writes */
+	char client_cwd[PATH_MAX];
+	char source[PATH_MAX]; /* the client's source name, as given */
+};
+
+/* Creates a fresh directory under `base` laid out for a job whose client
+ * ran in client_cwd (absolute) on `source` (as the client's command line
+ * named it).  Refuses (DM_EPROTO) names that would escape the job
+ * directory or are not plausible paths. */
+int dm_jobdir_create(const char *base, const char *client_cwd,
+		     const char *source, struct dm_jobdir *jd);
+
+/* The compiler's argv for the job: compiler, the client's flags for the
+ * node, the prefix maps, -c, the source name, -o the object.  Free with
+ * dm_jobdir_argv_free. */
+int dm_jobdir_argv(const struct dm_jobdir *jd, const char *compiler,
+		   const char *const *flags, size_t n_flags, char ***argv);
+void dm_jobdir_argv_free(char **argv);
+
+/* Removes the job directory and everything in it. */
+void dm_jobdir_remove(struct dm_jobdir *jd);
+
+#endif

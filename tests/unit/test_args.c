@@ -1,0 +1,395 @@
+/*
+ * test_args.c: real compiler command lines and what args.c makes of them.
+ *
+ * One table (distcc's habit): kernel, autotools/libtool (libiberty) and
+ * cmake lines, the joined and separate option forms, and every reason to
+ * stay local, each with the expected decision, reason, object, the flags
+ * the node gets and the local preprocessing command line.  That the
+ * preprocessing really writes the .d the compile would is checked against
+ * the real compilers in test_fidelity.c.
+ */
+#include <string.h>
+
+#include "../../cc-shim/args.h"
+#include "../../lib/buf.h"
+#include "tap.h"
+
+enum { L = ARGS_LOCAL, R = ARGS_REMOTE };
+enum { LINK = 0, COMPILE = 1 };
+
+struct row {
+	const char *argv[48]; /* argv[0] is the compiler */
+	int where;
+	int is_compile;
+	const char *why;    /* a substring of a.why (LOCAL rows) */
+	const char *object; /* NULL: not checked */
+	const char *remote; /* the node's flags joined by ' '; NULL: not
+			       checked */
+	const char *cpp;    /* the preprocessing argv after argv[0], out
+			       "-"; NULL: not checked */
+	int cxx;
+};
+
+/* clang-format off */
+static const struct row rows[] = {
+	/* ---- the kernel (make V=1) ---- */
+	{{"gcc", "-Wp,-MMD,kernel/.fork.o.d", "-nostdinc",
+	  "-I./arch/x86/include", "-I./arch/x86/include/generated",
+	  "-I./include", "-I./arch/x86/include/uapi", "-include",
+	  "./include/linux/compiler-version.h", "-include",
+	  "./include/linux/kconfig.h", "-include",
+	  "./include/linux/compiler_types.h", "-D__KERNEL__",
+	  "-fmacro-prefix-map=./=", "-std=gnu11", "-fno-PIE", "-O2",
+	  "-mno-sse", "-Wall", "-DKBUILD_MODFILE=\"kernel/fork\"",
+	  "-DKBUILD_BASENAME=\"fork\"", "-DKBUILD_MODNAME=\"fork\"",
+	  "-D__KBUILD_MODNAME=kmod_fork", "-c", "-o", "kernel/fork.o",
+	  "kernel/fork.c"},
+	 R, COMPILE, NULL, "kernel/fork.o",
+	 "-nostdinc -D__KERNEL__ -fmacro-prefix-map=./= -std=gnu11 -fno-PIE "
+	 "-O2 -mno-sse -Wall -DKBUILD_MODFILE=\"kernel/fork\" "
+	 "-DKBUILD_BASENAME=\"fork\" -DKBUILD_MODNAME=\"fork\" "
+	 "-D__KBUILD_MODNAME=kmod_fork",
+	 "-E -fdirectives-only -Wp,-MMD,kernel/.fork.o.d -nostdinc "
+	 "-I./arch/x86/include -I./arch/x86/include/generated -I./include "
+	 "-I./arch/x86/include/uapi -include "
+	 "./include/linux/compiler-version.h -include "
+	 "./include/linux/kconfig.h -include "
+	 "./include/linux/compiler_types.h -D__KERNEL__ "
+	 "-fmacro-prefix-map=./= -std=gnu11 -fno-PIE -O2 -mno-sse -Wall "
+	 "-DKBUILD_MODFILE=\"kernel/fork\" -DKBUILD_BASENAME=\"fork\" "
+	 "-DKBUILD_MODNAME=\"fork\" -D__KBUILD_MODNAME=kmod_fork "
+	 "kernel/fork.c -o -",
+	 0},
+	{{"gcc", "-Wp,-MD,lib/.string.o.d", "-nostdinc", "-isystem",
+	  "/usr/lib/gcc/x86_64-linux-gnu/12/include", "-I./include",
+	  "-D__KERNEL__", "-mcmodel=kernel", "-fno-pie", "-g", "-gdwarf-5",
+	  "-c", "-o", "lib/string.o", "lib/string.c"},
+	 R, COMPILE, NULL, "lib/string.o",
+	 "-nostdinc -D__KERNEL__ -mcmodel=kernel -fno-pie -g -gdwarf-5", NULL,
+	 0},
+	{{"gcc", "-Wp,-MMD,arch/x86/entry/.entry_64.o.d", "-nostdinc",
+	  "-D__ASSEMBLY__", "-c", "-o", "arch/x86/entry/entry_64.o",
+	  "arch/x86/entry/entry_64.S"},
+	 L, COMPILE, "assembler", "arch/x86/entry/entry_64.o", NULL, NULL, 0},
+	{{"gcc", "-E", "-Wp,-MD,arch/x86/kernel/.vmlinux.lds.d", "-P", "-x",
+	  "c", "-D__ASSEMBLY__", "-o", "arch/x86/kernel/vmlinux.lds",
+	  "arch/x86/kernel/vmlinux.lds.S"},
+	 L, LINK, "preprocessing only", NULL, NULL, NULL, 0},
+	{{"gcc", "-o", "scripts/basic/fixdep", "scripts/basic/fixdep.c"},
+	 L, LINK, "link", NULL, NULL, NULL, 0},
+
+	/* ---- autotools: libiberty, libtool ---- */
+	{{"gcc", "-c", "-DHAVE_CONFIG_H", "-g", "-O2", "-I.",
+	  "-I../../libiberty/../include", "-W", "-Wall", "-Wwrite-strings",
+	  "-Wc++-compat", "-Wstrict-prototypes", "-pedantic",
+	  "-D_GNU_SOURCE", "../../libiberty/regex.c", "-o", "regex.o"},
+	 R, COMPILE, NULL, "regex.o",
+	 "-DHAVE_CONFIG_H -g -O2 -W -Wall -Wwrite-strings -Wc++-compat "
+	 "-Wstrict-prototypes -pedantic -D_GNU_SOURCE",
+	 "-E -fdirectives-only -DHAVE_CONFIG_H -g -O2 -I. "
+	 "-I../../libiberty/../include -W -Wall -Wwrite-strings "
+	 "-Wc++-compat -Wstrict-prototypes -pedantic -D_GNU_SOURCE "
+	 "../../libiberty/regex.c -o -",
+	 0},
+	{{"gcc", "-c", "-DHAVE_CONFIG_H", "-g", "-O2", "-I.",
+	  "-I../../libiberty/../include", "-fPIC",
+	  "../../libiberty/cplus-dem.c", "-o", "pic/cplus-dem.o"},
+	 R, COMPILE, NULL, "pic/cplus-dem.o", "-DHAVE_CONFIG_H -g -O2 -fPIC",
+	 NULL, 0},
+	{{"gcc", "-DHAVE_CONFIG_H", "-I.", "-I..", "-g", "-O2", "-MT",
+	  "foo.lo", "-MD", "-MP", "-MF", ".deps/foo.Tpo", "-c",
+	  "../lib/foo.c", "-fPIC", "-DPIC", "-o", ".libs/foo.o"},
+	 R, COMPILE, NULL, ".libs/foo.o", "-DHAVE_CONFIG_H -g -O2 -fPIC -DPIC",
+	 "-E -fdirectives-only -DHAVE_CONFIG_H -I. -I.. -g -O2 -MT foo.lo "
+	 "-MD -MP -MF .deps/foo.Tpo ../lib/foo.c -fPIC -DPIC -o -",
+	 0},
+	{{"gcc", "-DHAVE_CONFIG_H", "-I.", "-g", "-O2", "-MT", "foo.o",
+	  "-MD", "-MP", "-MF", ".deps/foo.Tpo", "-c", "-o", "foo.o", "foo.c"},
+	 R, COMPILE, NULL, "foo.o", "-DHAVE_CONFIG_H -g -O2",
+	 "-E -fdirectives-only -DHAVE_CONFIG_H -I. -g -O2 -MT foo.o -MD -MP "
+	 "-MF .deps/foo.Tpo foo.c -o -",
+	 0},
+	{{"gcc", "-o", "conftest", "-g", "-O2", "conftest.c"},
+	 L, LINK, "link", NULL, NULL, NULL, 0},
+	{{"gcc", "-c", "-g", "-O2", "conftest.c"},
+	 R, COMPILE, NULL, "conftest.o", "-g -O2", NULL, 0},
+	{{"gcc", "-E", "conftest.c"},
+	 L, LINK, "preprocessing only", NULL, NULL, NULL, 0},
+	{{"gcc", "-o", "libfoo.so", "-shared", ".libs/a.o", ".libs/b.o",
+	  "-lm"},
+	 L, LINK, "link", NULL, NULL, NULL, 0},
+
+	/* ---- cmake (Unix Makefiles and Ninja generators) ---- */
+	{{"/usr/bin/cc", "-DFOO_EXPORTS", "-I/home/u/p/include", "-isystem",
+	  "/home/u/p/third", "-O3", "-DNDEBUG", "-fPIC", "-std=gnu11", "-MD",
+	  "-MT", "CMakeFiles/foo.dir/src/a.c.o", "-MF",
+	  "CMakeFiles/foo.dir/src/a.c.o.d", "-o",
+	  "CMakeFiles/foo.dir/src/a.c.o", "-c", "/home/u/p/src/a.c"},
+	 R, COMPILE, NULL, "CMakeFiles/foo.dir/src/a.c.o",
+	 "-DFOO_EXPORTS -O3 -DNDEBUG -fPIC -std=gnu11",
+	 "-E -fdirectives-only -DFOO_EXPORTS -I/home/u/p/include -isystem "
+	 "/home/u/p/third -O3 -DNDEBUG -fPIC -std=gnu11 -MD -MT "
+	 "CMakeFiles/foo.dir/src/a.c.o -MF CMakeFiles/foo.dir/src/a.c.o.d "
+	 "/home/u/p/src/a.c -o -",
+	 0},
+	{{"/usr/bin/c++", "-I/p/include", "-g", "-std=gnu++17", "-MD", "-MT",
+	  "CMakeFiles/x.dir/b.cpp.o", "-MF", "CMakeFiles/x.dir/b.cpp.o.d",
+	  "-o", "CMakeFiles/x.dir/b.cpp.o", "-c", "/p/b.cpp"},
+	 R, COMPILE, NULL, "CMakeFiles/x.dir/b.cpp.o", "-g -std=gnu++17", NULL,
+	 1},
+	{{"/usr/bin/clang++", "-I/p/include", "-g", "-std=c++17", "-o",
+	  "CMakeFiles/x.dir/b.cpp.o", "-c", "/p/b.cpp"},
+	 L, COMPILE, "DWARF 5", "CMakeFiles/x.dir/b.cpp.o", NULL, NULL, 1},
+	{{"clang", "-g", "-gdwarf-4", "-O2", "-c", "a.c"},
+	 R, COMPILE, NULL, "a.o", "-g -gdwarf-4 -O2", NULL, 0},
+	{{"clang", "-g", "-fdebug-default-version=4", "-c", "a.c"},
+	 R, COMPILE, NULL, "a.o", NULL, NULL, 0},
+	{{"clang", "-g", "-g0", "-c", "a.c"}, R, COMPILE, NULL, "a.o", NULL,
+	 NULL, 0},
+	{{"clang", "-gline-tables-only", "-c", "a.c"},
+	 L, COMPILE, "DWARF 5", NULL, NULL, NULL, 0},
+	{{"clang", "-gdwarf-5", "-gdwarf-4", "-c", "a.c"},
+	 R, COMPILE, NULL, "a.o", NULL, NULL, 0},
+
+	/* ---- dependency files: made explicit for the -E run ---- */
+	{{"clang", "-O2", "-MD", "-c", "a.c"},
+	 R, COMPILE, NULL, "a.o", "-O2",
+	 "-E -frewrite-includes -O2 -MD a.c -MQ a.o -MF a.d -o -", 0},
+	{{"clang", "-Wp,-MD,dir/.a.o.d", "-c", "-o", "dir/a.o", "dir/a.c"},
+	 R, COMPILE, NULL, "dir/a.o", "",
+	 "-E -frewrite-includes -Wp,-MD,dir/.a.o.d dir/a.c -MQ dir/a.o -o -",
+	 0},
+	{{"gcc", "-MD", "-c", "src/a.c"},
+	 R, COMPILE, NULL, "a.o", "",
+	 "-E -fdirectives-only -MD src/a.c -MQ a.o -MF a.d -o -", 0},
+	{{"gcc", "-MMD", "-c", "src/x.c", "-o", "out/x"},
+	 R, COMPILE, NULL, "out/x", "",
+	 "-E -fdirectives-only -MMD src/x.c -MQ out/x -MF out/x.d -o -", 0},
+	{{"gcc", "-MD", "-c", "x.c", "-o", "o.d/x.y.obj"},
+	 R, COMPILE, NULL, "o.d/x.y.obj", "",
+	 "-E -fdirectives-only -MD x.c -MQ o.d/x.y.obj -MF o.d/x.y.d -o -",
+	 0},
+	{{"gcc", "-MD", "-MF", "x.d", "-MQ", "t", "-c", "a.c"},
+	 R, COMPILE, NULL, "a.o", "",
+	 "-E -fdirectives-only -MD -MF x.d -MQ t a.c -o -", 0},
+	{{"gcc", "-Wp,-MD,.a.o.d", "-c", "-o", "a.o", "a.c"},
+	 R, COMPILE, NULL, "a.o", "",
+	 "-E -fdirectives-only -Wp,-MD,.a.o.d a.c -o -", 0},
+
+	/* ---- joined and separate forms ---- */
+	{{"gcc", "-I", "inc", "-D", "X=1", "-U", "Y", "-o", "out.o", "-c",
+	  "a.c"},
+	 R, COMPILE, NULL, "out.o", "-D X=1 -U Y",
+	 "-E -fdirectives-only -I inc -D X=1 -U Y a.c -o -", 0},
+	{{"gcc", "-ofoo.o", "-Iinc", "-MFdeps.d", "-MTfoo.o", "-MD", "-c",
+	  "a.c"},
+	 R, COMPILE, NULL, "foo.o", "",
+	 "-E -fdirectives-only -Iinc -MFdeps.d -MTfoo.o -MD a.c -o -", 0},
+	{{"gcc", "-c", "-o", "obj/a.o", "-iquote", "q", "-idirafter", "d",
+	  "-include", "config.h", "-imacros", "m.h", "-includeforce.h",
+	  "-O2", "a.c"},
+	 R, COMPILE, NULL, "obj/a.o", "-O2", NULL, 0},
+	{{"gcc", "-x", "c++", "-c", "foo.inc"},
+	 R, COMPILE, NULL, "foo.o", "-x c++", NULL, 1},
+	{{"gcc", "-xc", "-c", "noext"}, R, COMPILE, NULL, "noext.o", "-xc",
+	 NULL, 0},
+	{{"gcc", "-c", "dir/a.b.c"}, R, COMPILE, NULL, "a.b.o", "", NULL, 0},
+	{{"g++", "-c", "a.c"}, R, COMPILE, NULL, "a.o", "", NULL, 1},
+	{{"gcc", "-c", "a.cc"}, R, COMPILE, NULL, "a.o", "", NULL, 1},
+	{{"gcc", "-Wp,-DFOO=1", "-c", "a.c"},
+	 R, COMPILE, NULL, "a.o", "-Wp,-DFOO=1", NULL, 0},
+	{{"gcc", "-Wl,--as-needed", "-Wa,--noexecstack", "-pipe", "-c",
+	  "a.c"},
+	 R, COMPILE, NULL, "a.o", "-Wl,--as-needed -Wa,--noexecstack -pipe",
+	 NULL, 0},
+	{{"clang", "--sysroot=/sr", "-isysroot", "/sr2", "-O2", "-c", "a.c"},
+	 R, COMPILE, NULL, "a.o", "-O2", NULL, 0},
+	{{"gcc", "-g3", "-c", "a.c"}, R, COMPILE, NULL, "a.o", "-g3", NULL, 0},
+	{{"gcc", "-imacros", "m.h", "-g", "-c", "a.c"},
+	 R, COMPILE, NULL, "a.o", "-g", NULL, 0},
+
+	/* ---- local, with a reason ---- */
+	{{"gcc", "-c", "a.c", "b.c"}, L, COMPILE, "2 sources", NULL, NULL, NULL,
+	 0},
+	{{"gcc", "-c", "-"}, L, COMPILE, "stdin", NULL, NULL, NULL, 0},
+	{{"gcc", "-x", "c", "-c", "-"}, L, COMPILE, "stdin", NULL, NULL, NULL,
+	 0},
+	{{"gcc", "-c", "a.s"}, L, COMPILE, "assembler", NULL, NULL, NULL, 0},
+	{{"gcc", "-x", "assembler-with-cpp", "-c", "a.inc"},
+	 L, COMPILE, "assembler", NULL, NULL, NULL, 0},
+	{{"gcc", "-S", "a.c"}, L, COMPILE, "-S", "a.s", NULL, NULL, 0},
+	{{"gcc", "-M", "a.c"}, L, LINK, "preprocessing only", NULL, NULL, NULL,
+	 0},
+	{{"gcc", "-MM", "-MF", "a.d", "a.c"},
+	 L, LINK, "preprocessing only", NULL, NULL, NULL, 0},
+	{{"gcc", "-c", "-save-temps", "a.c"}, L, COMPILE, "-save-temps", NULL,
+	 NULL, NULL, 0},
+	{{"gcc", "-c", "--coverage", "a.c"}, L, COMPILE, "--coverage", NULL,
+	 NULL, NULL, 0},
+	{{"gcc", "-c", "-fprofile-arcs", "-ftest-coverage", "a.c"},
+	 L, COMPILE, "-fprofile-arcs", NULL, NULL, NULL, 0},
+	{{"gcc", "-c", "-fprofile-use=prof", "a.c"},
+	 L, COMPILE, "-fprofile-use", NULL, NULL, NULL, 0},
+	{{"gcc", "-c", "-march=native", "a.c"}, L, COMPILE, "native", NULL,
+	 NULL, NULL, 0},
+	{{"clang", "-c", "-mtune=native", "a.c"}, L, COMPILE, "native", NULL,
+	 NULL, NULL, 0},
+	{{"gcc", "@args.rsp"}, L, LINK, "response file", NULL, NULL, NULL, 0},
+	{{"gcc", "-c", "@args.rsp", "a.c"}, L, COMPILE, "response file", NULL,
+	 NULL, NULL, 0},
+	{{"gcc", "a.c"}, L, LINK, "link", NULL, NULL, NULL, 0},
+	{{"gcc", "-c"}, L, COMPILE, "no source", NULL, NULL, NULL, 0},
+	{{"gcc", "-c", "a.c", "-o", "-"}, L, COMPILE, "stdout", NULL, NULL,
+	 NULL, 0},
+	{{"gcc", "-c", "foo.o"}, L, COMPILE, "not a source", NULL, NULL, NULL,
+	 0},
+	{{"gcc", "-g3", "-c", "/abs/a.c"}, L, COMPILE, "absolute", NULL, NULL,
+	 NULL, 0},
+	{{"gcc", "-imacros", "m.h", "-g3", "-c", "a.c"},
+	 L, COMPILE, "-imacros", NULL, NULL, NULL, 0},
+	{{"clang", "-imacros", "m.h", "-c", "a.c"}, L, COMPILE, "-imacros",
+	 NULL, NULL, NULL, 0},
+	{{"gcc", "--sysroot=/sr", "-c", "a.c"}, L, COMPILE, "sysroot", NULL,
+	 NULL, NULL, 0},
+	{{"gcc", "-include", "stdc-predef.h", "-c", "a.c"},
+	 L, COMPILE, "stdc-predef", NULL, NULL, NULL, 0},
+	{{"gcc", "-gsplit-dwarf", "-c", "a.c"}, L, COMPILE, "-gsplit-dwarf",
+	 NULL, NULL, NULL, 0},
+	{{"gcc", "-flto", "-c", "a.c"}, L, COMPILE, "-flto", NULL, NULL, NULL,
+	 0},
+	{{"gcc", "-Wp,-C", "-c", "a.c"}, L, COMPILE, "preprocessor option",
+	 NULL, NULL, NULL, 0},
+	{{"gcc", "-c", "a.c", "-x", "c++"}, L, COMPILE, "-x after", NULL, NULL,
+	 NULL, 0},
+	{{"gcc", "-B/opt/bin", "-c", "a.c"}, L, COMPILE, "-B", NULL, NULL, NULL,
+	 0},
+	{{"gcc", "-c", "a.i"}, L, COMPILE, "preprocessed", NULL, NULL, NULL, 0},
+	{{"gcc", "-c", "a.m"}, L, COMPILE, "not C or C++", NULL, NULL, NULL, 0},
+	{{"gcc", "-c", "a.h"}, L, COMPILE, "not C or C++", NULL, NULL, NULL, 0},
+	{{"gcc", "--version"}, L, LINK, "not a compile", NULL, NULL, NULL, 0},
+	{{"gcc", "-c", "-o", "a.o", "-o", "b.o", "a.c"},
+	 L, COMPILE, "several -o", NULL, NULL, NULL, 0},
+	{{"gcc", "-c", "a.c", "-o"}, L, COMPILE, "without its value", NULL,
+	 NULL, NULL, 0},
+	{{"clang", "-Xclang", "-load", "-Xclang", "x.so", "-c", "a.c"},
+	 L, COMPILE, "-Xclang", NULL, NULL, NULL, 0},
+	{{"gcc", "-fsyntax-only", "a.c"}, L, LINK, NULL, NULL, NULL, NULL, 0},
+	{{"gcc", "-c", "-fdump-tree-all", "a.c"}, L, COMPILE, "-fdump", NULL,
+	 NULL, NULL, 0},
+	{{"gcc", "-c", "-fstack-usage", "a.c"}, L, COMPILE, "-fstack-usage",
+	 NULL, NULL, NULL, 0},
+	{{"gcc", "-v", "-c", "a.c"}, L, COMPILE, "-v", NULL, NULL, NULL, 0},
+};
+/* clang-format on */
+
+static void
+join(struct dm_buf *b, char *const *v, size_t n)
+{
+	dm_buf_reset(b);
+	for (size_t i = 0; i < n; i++)
+		dm_buf_appendf(b, "%s%s", i ? " " : "", v[i]);
+	dm_buf_cstr(b);
+	if (b->p == NULL)
+		dm_buf_appendf(b, "%s", "");
+}
+
+TEST(args_table)
+{
+	struct dm_buf b;
+	size_t nrows = sizeof(rows) / sizeof(rows[0]);
+
+	ASSERT_GE_INT(nrows, 40);
+	dm_buf_init(&b);
+	for (size_t r = 0; r < nrows; r++) {
+		const struct row *w = &rows[r];
+		char *argv[48];
+		int argc = 0;
+		struct args a;
+
+		for (; w->argv[argc] != NULL; argc++)
+			argv[argc] = (char *)w->argv[argc];
+		argv[argc] = NULL;
+		printf("# row %zu: %s %s %s ...\n", r, argv[0],
+		       argc > 1 ? argv[1] : "", argc > 2 ? argv[2] : "");
+		ASSERT_OK(args_parse(argc, argv, &a));
+		if ((int)a.where != w->where)
+			tap_fail(__FILE__, __LINE__, "row %zu: where %s (%s)",
+				 r, a.where == ARGS_LOCAL ? "local" : "remote",
+				 a.why);
+		ASSERT_EQ_INT(a.is_compile, w->is_compile);
+		if (w->why != NULL && strstr(a.why, w->why) == NULL)
+			tap_fail(__FILE__, __LINE__,
+				 "row %zu: why \"%s\" lacks \"%s\"", r, a.why,
+				 w->why);
+		if (w->where == R)
+			ASSERT_EQ_STR(a.why, "");
+		if (w->object != NULL)
+			ASSERT_EQ_STR(a.object, w->object);
+		if (w->where == R || w->cxx)
+			ASSERT_EQ_INT(a.cxx, w->cxx);
+		if (w->remote != NULL) {
+			join(&b, a.remote_flags, a.n_remote_flags);
+			ASSERT_EQ_STR((char *)b.p, w->remote);
+			ASSERT_TRUE(a.remote_flags[a.n_remote_flags] == NULL);
+		}
+		if (w->cpp != NULL) {
+			char **cpp;
+			size_t n = 0;
+
+			ASSERT_OK(args_cpp_argv(&a, "-", &cpp));
+			ASSERT_EQ_STR(cpp[0], w->argv[0]);
+			while (cpp[n] != NULL)
+				n++;
+			join(&b, cpp + 1, n - 1);
+			ASSERT_EQ_STR((char *)b.p, w->cpp);
+			args_argv_free(cpp);
+		}
+		if (w->where == R) {
+			/* The node never gets what names local files. */
+			for (size_t i = 0; i < a.n_remote_flags; i++) {
+				const char *f = a.remote_flags[i];
+
+				ASSERT_TRUE(strncmp(f, "-I", 2) != 0);
+				ASSERT_TRUE(strcmp(f, "-c") != 0);
+				ASSERT_TRUE(strcmp(f, "-o") != 0);
+				ASSERT_TRUE(strncmp(f, "-M", 2) != 0);
+				ASSERT_TRUE(strncmp(f, "-include", 8) != 0);
+				ASSERT_TRUE(strncmp(f, "-isystem", 8) != 0);
+				ASSERT_TRUE(strncmp(f, "-Wp,-M", 6) != 0);
+				ASSERT_TRUE(a.source == NULL ||
+					    strcmp(f, a.source) != 0);
+			}
+			ASSERT_TRUE(a.source != NULL);
+		}
+		args_free(&a);
+	}
+	dm_buf_free(&b);
+}
+
+TEST(args_family_and_out)
+{
+	char *gcc[] = {"x86_64-linux-gnu-gcc-12", "-c", "a.c", NULL};
+	char *clang[] = {"/usr/lib/llvm-14/bin/clang", "-c", "a.c", NULL};
+	char **cpp;
+	struct args a;
+
+	ASSERT_OK(args_parse(3, gcc, &a));
+	ASSERT_EQ_INT(a.family, ARGS_GCC);
+	ASSERT_EQ_STR(a.source, "a.c");
+	ASSERT_TRUE(a.source == gcc[2]); /* points into argv */
+	ASSERT_OK(args_cpp_argv(&a, "/tmp/unit.i", &cpp));
+	ASSERT_EQ_STR(cpp[1], "-E");
+	ASSERT_EQ_STR(cpp[2], "-fdirectives-only");
+	ASSERT_EQ_STR(cpp[3], "a.c");
+	ASSERT_EQ_STR(cpp[4], "-o");
+	ASSERT_EQ_STR(cpp[5], "/tmp/unit.i");
+	ASSERT_TRUE(cpp[6] == NULL);
+	args_argv_free(cpp);
+	args_free(&a);
+	args_free(&a); /* twice is harmless */
+
+	ASSERT_OK(args_parse(3, clang, &a));
+	ASSERT_EQ_INT(a.family, ARGS_CLANG);
+	ASSERT_EQ_INT(a.where, ARGS_REMOTE);
+	args_free(&a);
+}
