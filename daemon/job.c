@@ -1,0 +1,464 @@
+/*
+ * job.c: see job.h.  The blocking path of one job, run by a worker
+ * thread of main.c.
+ *
+ * The order on the wire is fixed by doc/protocol.md: after JOB the shim
+ * sends the whole unit before it reads anything, so even a job the node
+ * refuses (unknown toolchain, bad source name) has its unit read to the
+ * end before the JOB_RESULT goes out; closing a socket with unread data
+ * would reset the connection and lose the answer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../lib/err.h"
+#include "../lib/io.h"
+#include "../lib/jobdir.h"
+#include "../lib/log.h"
+#include "../lib/stream.h"
+#include "job.h"
+
+/* A peer has this long to prove the key, as lib/conn.c allows. */
+#define AUTH_MS 10000
+/* Any one read or write after that (not the whole job). */
+#define IO_MS 60000
+/* How much of the compiler's output is searched for NODE_HINT_*: the
+ * messages that matter come last. */
+#define HINT_TAIL 65536
+
+struct job {
+	struct node *n;
+	int fd;
+	const char *peer;
+	struct dm_buf frame;
+	uint32_t status;
+	uint32_t flags;
+	uint32_t cpu_ms;
+	uint32_t wall_ms;
+	char why[1024]; /* the node's explanation, for an INFRA result */
+	int outfd;	/* the compiler's stdout and stderr */
+	int objfd;	/* the object, when flags has OBJECT */
+};
+
+static const char *
+size_text(uint64_t n, char *buf, size_t len)
+{
+	if (n >= (1ull << 30) && n % (1ull << 30) == 0)
+		snprintf(buf, len, "%" PRIu64 " GiB", n >> 30);
+	else if (n >= (1ull << 20) && n % (1ull << 20) == 0)
+		snprintf(buf, len, "%" PRIu64 " MiB", n >> 20);
+	else
+		snprintf(buf, len, "%" PRIu64 " bytes", n);
+	return buf;
+}
+
+int
+node_job_hints(const char *text, size_t len)
+{
+	int h = 0;
+
+	if (memmem(text, len, "No space left on device", 23) != NULL ||
+	    memmem(text, len, "Disk quota exceeded", 19) != NULL)
+		h |= NODE_HINT_NOSPACE;
+	/* gcc: cc1 crashed or was killed (the OOM killer); clang: the
+	 * frontend died.  A real compiler bug shows again in the local
+	 * compile the shim falls back to, so nothing is lost by blaming
+	 * the node. */
+	if (memmem(text, len, "internal compiler error", 23) != NULL ||
+	    memmem(text, len, "command failed due to signal", 28) != NULL ||
+	    memmem(text, len, "unable to execute command", 25) != NULL)
+		h |= NODE_HINT_CRASH;
+	return h;
+}
+
+void
+node_job_verdict(const char *compiler, int spawn_rc,
+		 const struct dm_spawn_result *r, int object_exists, int hints,
+		 unsigned timeout_s, uint32_t *status, uint32_t *flags,
+		 char *why, size_t why_len)
+{
+	char sz[32];
+
+	why[0] = '\0';
+	/* For an INFRA result status means nothing; 255 keeps anything
+	 * that ignores the flag from taking it for success. */
+	*status = 255;
+	*flags = DM_JOB_RESULT_INFRA;
+	if (spawn_rc != 0) {
+		snprintf(why, why_len, "cannot run %s: %s", compiler,
+			 dm_strerror(spawn_rc));
+	} else if (r->timed_out) {
+		snprintf(why, why_len,
+			 "the compile ran longer than this node's limit of "
+			 "%u s (dmaked --job-timeout) and was killed",
+			 timeout_s);
+	} else if (r->signal == SIGXFSZ) {
+		snprintf(why, why_len,
+			 "%s wrote a file larger than this node's limit of %s",
+			 compiler,
+			 size_text(NODE_FSIZE_LIMIT, sz, sizeof(sz)));
+	} else if (r->signal != 0) {
+		snprintf(why, why_len, "%s was killed by signal %d (%s)",
+			 compiler, r->signal, strsignal(r->signal));
+	} else if (r->exit_code == 0 && !object_exists) {
+		snprintf(why, why_len, "%s exited 0 but wrote no object",
+			 compiler);
+	} else if (r->exit_code == 0) {
+		*status = 0;
+		*flags = DM_JOB_RESULT_OBJECT;
+	} else if (hints & NODE_HINT_NOSPACE) {
+		snprintf(why, why_len,
+			 "the node ran out of disk space (%s exited %d)",
+			 compiler, r->exit_code);
+	} else if (hints & NODE_HINT_CRASH) {
+		snprintf(why, why_len,
+			 "%s crashed on this node (exit %d); the compile is "
+			 "worth repeating elsewhere",
+			 compiler, r->exit_code);
+	} else {
+		*status = (uint32_t)(r->exit_code & 0xff);
+		*flags = 0;
+	}
+}
+
+static void infra(struct job *j, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+infra(struct job *j, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->why, sizeof(j->why), fmt, ap);
+	va_end(ap);
+	j->status = 255;
+	j->flags = DM_JOB_RESULT_INFRA;
+}
+
+/* Logs why a stream or message from the peer ended the connection. */
+static void
+log_peer_failure(struct job *j, const char *what, int rc)
+{
+	char sz[32];
+
+	if (rc == DM_EPROTO || rc == DM_ETOOBIG) {
+		if (rc == DM_ETOOBIG && strcmp(what, "unit") == 0)
+			dm_warn("%s: unit larger than this node's limit of "
+				"%s; closing",
+				j->peer,
+				size_text(NODE_UNIT_LIMIT, sz, sizeof(sz)));
+		else
+			dm_warn("%s: malformed %s: %s; closing", j->peer, what,
+				dm_wire_errmsg()[0] ? dm_wire_errmsg()
+						    : dm_strerror(rc));
+	} else if (rc == DM_EZSTD || rc == DM_EUNEXPECTED) {
+		dm_warn("%s: malformed %s: %s; closing", j->peer, what,
+			dm_strerror(rc));
+	} else {
+		dm_info("%s: connection lost during the %s: %s", j->peer, what,
+			dm_strerror(rc));
+	}
+}
+
+/* Reads the rest of the unit when the node has given up on it, so that
+ * the answer can still be sent.  Returns 0 once DATA_END is read. */
+static int
+drain(struct job *j)
+{
+	union dm_msg m;
+	uint16_t type;
+	int rc;
+
+	for (;;) {
+		if ((rc = dm_io_recv(j->fd, &j->frame, &type, &m)) != 0)
+			break;
+		dm_msg_free(type, &m);
+		if (type == DM_MSG_DATA_END)
+			return 0;
+		if (type != DM_MSG_DATA) {
+			rc = DM_EUNEXPECTED;
+			break;
+		}
+	}
+	log_peer_failure(j, "rest of the unit", rc);
+	return rc;
+}
+
+static void
+send_error(struct job *j, int code, const char *text)
+{
+	struct dm_msg_error e = {.code = (uint32_t)-code,
+				 .text = (char *)text};
+
+	(void)dm_io_send(j->fd, DM_MSG_ERROR, &e);
+}
+
+/* Where the compiler's output goes: an unnamed file in the cache dir,
+ * gone by itself when closed. */
+static int
+output_file(struct node *n)
+{
+	char path[PATH_MAX + 16];
+	int fd;
+
+	fd = open(n->cache_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+		return fd >= 0 ? fd : -errno;
+	snprintf(path, sizeof(path), "%s/out-XXXXXX", n->jobs_dir);
+	if ((fd = mkostemp(path, O_CLOEXEC)) < 0)
+		return -errno;
+	unlink(path);
+	return fd;
+}
+
+static int
+hints_of(int fd)
+{
+	char *buf;
+	off_t size = lseek(fd, 0, SEEK_END), from;
+	ssize_t got;
+	int h = 0;
+
+	if (size <= 0 || (buf = malloc(HINT_TAIL)) == NULL)
+		return 0;
+	from = size > HINT_TAIL ? size - HINT_TAIL : 0;
+	got = pread(fd, buf, (size_t)(size - from), from);
+	if (got > 0)
+		h = node_job_hints(buf, (size_t)got);
+	free(buf);
+	return h;
+}
+
+static void
+compile(struct job *j, const struct dm_msg_job *m,
+	const struct node_compiler *cc, struct dm_jobdir *jd)
+{
+	struct node *n = j->n;
+	struct dm_spawn_result r = {0};
+	struct dm_spawn_opts o = {0};
+	struct stat st;
+	char **argv;
+	int rc, exists, hints = 0;
+
+	if ((rc = dm_jobdir_argv(jd, cc->path, (const char *const *)m->args,
+				 m->args_n, &argv)) != 0) {
+		infra(j, "cannot build the command line: %s", dm_strerror(rc));
+		return;
+	}
+	if ((j->outfd = output_file(n)) < 0) {
+		infra(j, "cannot create a file in %s: %s", n->cache_dir,
+		      dm_strerror(j->outfd));
+		goto out;
+	}
+	o.argv = (const char *const *)argv;
+	o.cwd = jd->cwd;
+	o.envp = n->env;
+	o.stdin_fd = -1;
+	o.stdout_fd = j->outfd;
+	o.stderr_fd = j->outfd;
+	o.timeout_ms = n->job_timeout_s * 1000u;
+	o.limit_fsize = NODE_FSIZE_LIMIT;
+	atomic_fetch_add(&n->running, 1);
+	rc = dm_spawn_run(&o, &r);
+	atomic_fetch_sub(&n->running, 1);
+	exists = stat(jd->object, &st) == 0 && S_ISREG(st.st_mode);
+	if (rc == 0 && r.signal == 0 && r.exit_code != 0)
+		hints = hints_of(j->outfd);
+	node_job_verdict(cc->path, rc, &r, exists, hints, n->job_timeout_s,
+			 &j->status, &j->flags, j->why, sizeof(j->why));
+	j->cpu_ms = r.cpu_ms;
+	j->wall_ms = r.wall_ms;
+	/* Opened now, so that an object that cannot be read turns into an
+	 * INFRA result rather than a promise the node cannot keep. */
+	if ((j->flags & DM_JOB_RESULT_OBJECT) && !(m->want & 1)) {
+		j->flags &= ~DM_JOB_RESULT_OBJECT;
+	} else if (j->flags & DM_JOB_RESULT_OBJECT) {
+		j->objfd = open(jd->object, O_RDONLY | O_CLOEXEC);
+		if (j->objfd < 0)
+			infra(j, "cannot read the object %s: %s", jd->object,
+			      strerror(errno));
+	}
+out:
+	dm_jobdir_argv_free(argv);
+}
+
+/* The JOB and its unit, up to the compile's verdict.  Returns nonzero
+ * when the connection cannot carry an answer any more. */
+static int
+run(struct job *j, const struct dm_msg_job *m)
+{
+	const struct node_compiler *cc;
+	struct dm_jobdir jd;
+	uint64_t size = 0;
+	int rc, ufd;
+
+	cc = node_compiler_by_id(j->n, m->toolchain);
+	if (cc == NULL) {
+		infra(j, "node %s has no compiler with toolchain %.16s (%s)",
+		      j->n->name, m->toolchain, m->role);
+		return drain(j);
+	}
+	if (m->role[0] != '\0' && strcmp(m->role, cc->role) != 0) {
+		infra(j, "toolchain %.16s is %s here, not %s", m->toolchain,
+		      cc->role, m->role);
+		return drain(j);
+	}
+	if ((rc = dm_jobdir_create(j->n->jobs_dir, m->cwd, m->source, &jd)) !=
+	    0) {
+		infra(j, "cannot lay out a job for source '%s' in '%s': %s",
+		      m->source, m->cwd, dm_strerror(rc));
+		return drain(j);
+	}
+	ufd = open(jd.unit, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (ufd < 0) {
+		infra(j, "cannot create %s: %s", jd.unit, strerror(errno));
+		rc = drain(j);
+		goto out;
+	}
+	rc = dm_stream_recv_fd(j->fd, ufd, NODE_UNIT_LIMIT, &j->frame, &size);
+	if (close(ufd) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == -ENOSPC || rc == -EDQUOT || rc == -EFBIG || rc == -EIO) {
+		/* Only the file gives these: the stream is intact. */
+		infra(j,
+		      "cannot store the unit (%" PRIu64 " bytes so far): %s",
+		      size, dm_strerror(rc));
+		rc = drain(j);
+		goto out;
+	}
+	if (rc != 0) {
+		log_peer_failure(j, "unit", rc);
+		if (rc == DM_ETOOBIG)
+			send_error(j, rc,
+				   "unit larger than the node's limit "
+				   "of 1 GiB");
+		goto out;
+	}
+	dm_debug("%s: job %" PRIu64 ": %s %s (%" PRIu64 " bytes)", j->peer,
+		 m->ticket, cc->role, m->source, size);
+	compile(j, m, cc, &jd);
+out:
+	dm_jobdir_remove(&jd);
+	return rc;
+}
+
+static int
+reply(struct job *j)
+{
+	struct dm_msg_job_result res = {
+		.status = j->status,
+		.flags = j->flags,
+		.cpu_ms = j->cpu_ms,
+		.wall_ms = j->wall_ms,
+	};
+	char line[1100];
+	int rc;
+
+	if ((rc = dm_io_send(j->fd, DM_MSG_JOB_RESULT, &res)) != 0)
+		return rc;
+	if (j->flags & DM_JOB_RESULT_INFRA) {
+		int n = snprintf(line, sizeof(line), "dmaked %s: %s\n",
+				 j->n->name, j->why);
+
+		rc = dm_stream_send_mem(j->fd, line,
+					n < (int)sizeof(line) ? (size_t)n
+							      : strlen(line));
+	} else if (j->outfd >= 0) {
+		lseek(j->outfd, 0, SEEK_SET);
+		rc = dm_stream_send_fd(j->fd, j->outfd);
+	} else {
+		rc = dm_stream_send_mem(j->fd, NULL, 0);
+	}
+	if (rc != 0)
+		return rc;
+	if (j->objfd >= 0)
+		return dm_stream_send_fd(j->fd, j->objfd);
+	return dm_stream_send_mem(j->fd, NULL, 0);
+}
+
+static void
+serve_job(struct job *j)
+{
+	union dm_msg m;
+	uint16_t type;
+	int rc;
+
+	if ((rc = dm_io_recv(j->fd, &j->frame, &type, &m)) != 0) {
+		log_peer_failure(j, "frame", rc);
+		return;
+	}
+	if (type != DM_MSG_JOB) {
+		dm_warn("%s: expected JOB, got %s; closing", j->peer,
+			dm_msg_name(type));
+		dm_msg_free(type, &m);
+		send_error(j, DM_EUNEXPECTED, "expected JOB");
+		return;
+	}
+	if (run(j, &m.job) == 0) {
+		if (j->flags & DM_JOB_RESULT_INFRA)
+			dm_warn("%s: job %" PRIu64 " (%s): %s", j->peer,
+				m.job.ticket, m.job.source, j->why);
+		else
+			dm_debug("%s: job %" PRIu64 ": status %" PRIu32
+				 ", %" PRIu32 " ms",
+				 j->peer, m.job.ticket, j->status, j->wall_ms);
+		if ((rc = reply(j)) != 0)
+			dm_info("%s: job %" PRIu64 ": cannot send the result: "
+				"%s",
+				j->peer, m.job.ticket, dm_strerror(rc));
+	}
+	dm_msg_free(type, &m);
+}
+
+void
+node_job_serve(struct node *n, int fd, const char *peer)
+{
+	struct job j = {
+		.n = n, .fd = fd, .peer = peer, .outfd = -1, .objfd = -1};
+	int cap = n->slots * 4 + 8;
+	uint16_t role;
+	int rc;
+
+	dm_buf_init(&j.frame);
+	dm_io_set_timeout(fd, AUTH_MS);
+	if ((rc = dm_auth_server(fd, &n->key, &role)) != 0) {
+		/* A port scanner or a client of another cluster: one line. */
+		dm_warn("%s: refused: %s", peer, dm_strerror(rc));
+		goto out;
+	}
+	if (role != DM_ROLE_SHIM) {
+		dm_warn("%s: refused: role %u; this node serves only dmake-cc",
+			peer, role);
+		send_error(&j, DM_EUNEXPECTED,
+			   "this is a node; only dmake-cc sends it jobs");
+		goto out;
+	}
+	if (atomic_load(&n->conns) > cap) {
+		char text[96];
+
+		snprintf(text, sizeof(text),
+			 "busy: %d connections open, limit %d",
+			 atomic_load(&n->conns) - 1, cap);
+		dm_warn("%s: refused: %s", peer, text);
+		send_error(&j, DM_ENOSLOT, text);
+		goto out;
+	}
+	dm_io_set_timeout(fd, IO_MS);
+	serve_job(&j);
+out:
+	if (j.outfd >= 0)
+		close(j.outfd);
+	if (j.objfd >= 0)
+		close(j.objfd);
+	dm_buf_free(&j.frame);
+	close(fd);
+}

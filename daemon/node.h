@@ -1,0 +1,108 @@
+/*
+ * node.h: what the parts of dmaked share: the command line, the node's
+ * state (compilers, counters, the stop flag) and the small pure decisions
+ * (defaults, the advertised address, the load figure) that the unit tests
+ * check without a network.
+ *
+ * One struct node lives for the whole process; main.c fills it before
+ * any thread starts, after which only the atomic counters and the stop
+ * flag change.
+ */
+#ifndef DM_NODE_H
+#define DM_NODE_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "../lib/auth.h"
+
+#define NODE_DEFAULT_LISTEN "0.0.0.0:7371"
+#define NODE_DEFAULT_JOB_TIMEOUT 300
+#define NODE_NAME_MAX 64 /* NODE_REGISTER.name */
+
+struct node_opts {
+	const char *scheduler; /* NULL: from the config */
+	const char *listen;
+	const char *advertise; /* NULL: derived (node_advertise) */
+	int slots;	       /* 0: the CPU count */
+	const char *cache_dir; /* NULL: node_default_cache_dir */
+	const char *key_file;  /* NULL: DMAKE_KEY_FILE or the config */
+	const char *name;      /* NULL: the host name */
+	unsigned job_timeout_s;
+};
+
+enum { NODE_OPTS_RUN = 0, NODE_OPTS_HELP = 1, NODE_OPTS_VERSION = 2 };
+
+/* Parses the command line into o (defaults first).  Returns NODE_OPTS_*
+ * or -DM_ECONFIG with why (a sentence naming the option).  Strings in o
+ * point into argv. */
+int node_opts_parse(int argc, char **argv, struct node_opts *o, char *why,
+		    size_t why_len);
+void node_usage(FILE *f);
+
+/* The cache directory when --cache-dir is not given: /var/cache/dmake
+ * for root, else $XDG_CACHE_HOME/dmake or $HOME/.cache/dmake.  xdg and
+ * home may be NULL.  -DM_ECONFIG when nothing applies. */
+int node_default_cache_dir(uid_t uid, const char *xdg, const char *home,
+			   char *out, size_t len);
+
+/* The HOST:PORT shims are told to use.  listen is the bound address (real
+ * port); local_end the local end of the scheduler connection (may be
+ * NULL).  A wildcard listen host (0.0.0.0, ::) cannot be reached, so the
+ * address the scheduler link leaves from is used with the listen port. */
+int node_advertise(const char *listen, const char *local_end, char *out,
+		   size_t len);
+
+/* "0.52 0.40 ..." (/proc/loadavg) -> 520.  -DM_EPROTO when unreadable. */
+int node_parse_loadavg(const char *text, uint32_t *milli);
+
+/* One native compiler: the id the scheduler places by, and the path to
+ * run it by.  The path is the one found on PATH, not the resolved one: a
+ * clang reached through a clang++ link is a C++ compiler only under that
+ * name. */
+struct node_compiler {
+	char id[65];
+	char role[17];
+	char path[PATH_MAX];
+	char advert[256]; /* dm_toolchain_format, for NODE_REGISTER */
+};
+
+struct node {
+	struct node_opts opts;
+	struct dm_key key;
+	char scheduler[256]; /* "" = run without a scheduler */
+	char name[NODE_NAME_MAX + 1];
+	char platform[65]; /* uname machine */
+	char cache_dir[PATH_MAX];
+	char jobs_dir[PATH_MAX]; /* cache_dir/jobs: the job directories */
+	char listen[300];	 /* as bound, with the real port */
+	int slots;
+	unsigned job_timeout_s;
+	struct node_compiler *cc;
+	size_t ncc;
+	char **env; /* the compilers' environment (node_compiler_env) */
+	atomic_int running; /* compilers running now: NODE_LOAD.running */
+	atomic_int conns;   /* job connections open now */
+	atomic_int stopping;
+};
+
+/* Finds and identifies the native compilers (gcc g++ clang clang++ cc
+ * c++ on PATH), one entry per distinct id.  Never fails for want of a
+ * compiler: a node with none registers with no toolchain. */
+int node_compilers_find(struct node *n);
+const struct node_compiler *node_compiler_by_id(const struct node *n,
+						const char *id);
+
+/* The environment compilers run in: the entries of env that only shape
+ * how diagnostics read (PATH, LANG, LANGUAGE, LC_*, TMPDIR), none of the
+ * variables that change what a compiler does (CPATH, GCC_EXEC_PREFIX,
+ * DEPENDENCIES_OUTPUT...), which the client's compile did not see
+ * either.  The array and strings are newly allocated (live for the
+ * process); NULL when out of memory. */
+char **node_compiler_env(char *const *env);
+
+#endif
