@@ -1,0 +1,931 @@
+/*
+ * coord.c: the coordinator (see coord.h).
+ *
+ * One libuv loop holds: the child build process, the jobserver pool (and a
+ * poll on its read end while tokens are owed back), the Unix socket the
+ * shims connect to, the connection to the scheduler (reconnected in the
+ * background when it drops), and the toolchain-identity cache whose
+ * entries are computed on libuv's thread pool.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "../lib/auth.h"
+#include "../lib/buf.h"
+#include "../lib/config.h"
+#include "../lib/conn.h"
+#include "../lib/err.h"
+#include "../lib/io.h"
+#include "../lib/jobserver.h"
+#include "../lib/log.h"
+#include "../lib/net.h"
+#include "../lib/toolchain.h"
+#include "coord.h"
+
+#ifndef DM_MASQDIR
+#define DM_MASQDIR "/usr/local/libexec/dmake/bin"
+#endif
+
+#define RECONNECT_MS 2000
+#define CONNECT_TIMEOUT_MS 3000
+
+struct coord;
+
+/* A compiler's identity, computed once per (path, name, size, mtime). */
+struct tc_entry {
+	LIST_ENTRY(tc_entry) link;
+	char *compiler, *name;
+	off_t size;
+	struct timespec mtime;
+	enum { TC_PENDING, TC_READY, TC_FAILED } state;
+	struct dm_toolchain tc;
+	int err;
+	uv_work_t work;
+	TAILQ_HEAD(, shim) waiters;
+};
+
+struct shim {
+	LIST_ENTRY(shim) all;
+	TAILQ_ENTRY(shim) wait; /* on the slot queue or a tc_entry */
+	struct coord *co;
+	struct dm_conn *c;
+	int queued;	       /* on co->slot_wait */
+	struct tc_entry *tcw; /* waiting for this identity */
+	int holds_local;
+	char *want_compiler, *want_name;
+	uint64_t shim_req, coord_req; /* an outstanding PLACE */
+	uint64_t ticket;	      /* a PLACED job not yet ended */
+};
+
+struct coord {
+	uv_loop_t *loop;
+	struct dm_config cfg;
+	struct dm_key key;
+	int local_slots;
+	int local_busy;
+	TAILQ_HEAD(, shim) slot_wait;
+	LIST_HEAD(, shim) shims;
+	LIST_HEAD(, tc_entry) tcs;
+
+	struct dm_pool *pool;
+	uv_poll_t pool_poll;
+	int pool_polling;
+
+	char rundir[PATH_MAX], sockpath[PATH_MAX + 8];
+	uv_pipe_t shim_server;
+
+	struct dm_conn *sched;
+	int sched_connecting;
+	uv_timer_t reconnect;
+	uv_work_t connect_work;
+	int connect_fd;
+	unsigned grant;
+	uint64_t build_id;
+	uint64_t next_req;
+
+	uv_process_t child;
+	int child_running;
+	int exit_code;
+	uv_signal_t sig[3];
+
+	unsigned n_remote, n_local, n_fallback;
+	unsigned peak_tokens;
+	uint64_t t_start;
+	int stopping;
+};
+
+static void update_tokens(struct coord *co);
+
+/* ---- tokens ---------------------------------------------------------- */
+
+static void
+on_pool_readable(uv_poll_t *p, int status, int events)
+{
+	struct coord *co = p->data;
+
+	(void)status;
+	(void)events;
+	dm_pool_reclaim(co->pool);
+	if (dm_pool_debt(co->pool) == 0 && co->pool_polling) {
+		uv_poll_stop(&co->pool_poll);
+		co->pool_polling = 0;
+	}
+}
+
+/* Tokens follow the grant: local slots plus the remote slots the
+ * scheduler granted this build, minus the one every client holds
+ * implicitly. */
+static void
+update_tokens(struct coord *co)
+{
+	unsigned tokens = (unsigned)co->local_slots + co->grant;
+	int rc;
+
+	if (tokens > co->peak_tokens)
+		co->peak_tokens = tokens;
+	if ((rc = dm_pool_set_target(co->pool, tokens - 1)) != 0)
+		dm_warn("cannot change the jobserver's tokens: %s",
+			dm_strerror(rc));
+	if (dm_pool_debt(co->pool) > 0 && !co->pool_polling && !co->stopping) {
+		uv_poll_start(&co->pool_poll, UV_READABLE, on_pool_readable);
+		co->pool_polling = 1;
+	}
+	dm_debug("tokens: %u (local %d + remote %u), owed back %u", tokens,
+		 co->local_slots, co->grant, dm_pool_debt(co->pool));
+}
+
+/* ---- toolchain identities -------------------------------------------- */
+
+static void
+tc_work(uv_work_t *w)
+{
+	struct tc_entry *e = w->data;
+
+	e->err = dm_toolchain_identify(e->name, e->compiler, &e->tc);
+}
+
+static void grant_local(struct shim *s);
+
+static void
+tc_done(uv_work_t *w, int status)
+{
+	struct tc_entry *e = w->data;
+	struct shim *s;
+
+	(void)status;
+	e->state = e->err == 0 ? TC_READY : TC_FAILED;
+	if (e->err != 0)
+		dm_warn("cannot identify compiler %s: %s; its compiles stay "
+			"local",
+			e->compiler, dm_strerror(e->err));
+	else
+		dm_info("compiler %s (%s %s %s) is toolchain %.16s", e->compiler,
+			e->tc.role, e->tc.version, e->tc.machine, e->tc.id);
+	while ((s = TAILQ_FIRST(&e->waiters)) != NULL) {
+		TAILQ_REMOVE(&e->waiters, s, wait);
+		s->tcw = NULL;
+		grant_local(s);
+	}
+}
+
+/* Returns the entry for a compiler, starting its computation if new.  A
+ * compiler replaced on disk (size or mtime) gets a new entry. */
+static struct tc_entry *
+tc_lookup(struct coord *co, const char *compiler, const char *name)
+{
+	struct tc_entry *e;
+	struct stat st;
+
+	if (stat(compiler, &st) != 0)
+		return NULL;
+	LIST_FOREACH(e, &co->tcs, link)
+	{
+		if (strcmp(e->compiler, compiler) == 0 &&
+		    strcmp(e->name, name) == 0 && e->size == st.st_size &&
+		    e->mtime.tv_sec == st.st_mtim.tv_sec &&
+		    e->mtime.tv_nsec == st.st_mtim.tv_nsec)
+			return e;
+	}
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return NULL;
+	e->compiler = strdup(compiler);
+	e->name = strdup(name);
+	e->size = st.st_size;
+	e->mtime = st.st_mtim;
+	e->state = TC_PENDING;
+	TAILQ_INIT(&e->waiters);
+	e->work.data = e;
+	LIST_INSERT_HEAD(&co->tcs, e, link);
+	uv_queue_work(co->loop, &e->work, tc_work, tc_done);
+	return e;
+}
+
+/* ---- shims ------------------------------------------------------------ */
+
+/* Second half of LOCAL_ACQUIRE: the shim has its slot; answer once the
+ * compiler's identity is known. */
+static void
+grant_local(struct shim *s)
+{
+	struct coord *co = s->co;
+	struct dm_msg_local_granted g = {0};
+	struct tc_entry *e = NULL;
+
+	if (s->want_compiler != NULL && s->want_compiler[0] != '\0' &&
+	    co->cfg.placement != DM_PLACE_LOCAL)
+		e = tc_lookup(co, s->want_compiler, s->want_name);
+	if (e != NULL && e->state == TC_PENDING) {
+		s->tcw = e;
+		TAILQ_INSERT_TAIL(&e->waiters, s, wait);
+		return;
+	}
+	g.remote = co->sched != NULL && co->cfg.placement != DM_PLACE_LOCAL;
+	g.toolchain = e != NULL && e->state == TC_READY ? e->tc.id : "";
+	g.role = e != NULL && e->state == TC_READY ? e->tc.role : "";
+	dm_conn_send(s->c, DM_MSG_LOCAL_GRANTED, &g);
+}
+
+static void
+serve_slot_queue(struct coord *co)
+{
+	struct shim *s;
+
+	while (co->local_busy < co->local_slots &&
+	       (s = TAILQ_FIRST(&co->slot_wait)) != NULL) {
+		TAILQ_REMOVE(&co->slot_wait, s, wait);
+		s->queued = 0;
+		s->holds_local = 1;
+		co->local_busy++;
+		grant_local(s);
+	}
+}
+
+static void
+release_local(struct shim *s)
+{
+	if (!s->holds_local)
+		return;
+	s->holds_local = 0;
+	s->co->local_busy--;
+	serve_slot_queue(s->co);
+}
+
+static void
+send_job_end(struct coord *co, uint64_t ticket, uint32_t result,
+	     uint32_t cpu_ms, uint64_t unit_bytes)
+{
+	struct dm_msg_job_end m = {ticket, result, cpu_ms, unit_bytes, 0};
+
+	if (co->sched != NULL)
+		dm_conn_send(co->sched, DM_MSG_JOB_END, &m);
+}
+
+static void
+place_fail(struct shim *s, uint64_t req, int code, const char *why)
+{
+	struct dm_msg_place_fail f = {req, (uint32_t)-code, (char *)why, 0};
+
+	dm_conn_send(s->c, DM_MSG_PLACE_FAIL, &f);
+}
+
+static void
+shim_msg(struct dm_conn *c, uint16_t type, union dm_msg *m)
+{
+	struct shim *s = dm_conn_data(c);
+	struct coord *co = s->co;
+
+	switch (type) {
+	case DM_MSG_LOCAL_ACQUIRE:
+		if (s->holds_local || s->queued || s->tcw != NULL) {
+			dm_conn_fail(c, DM_EUNEXPECTED, "local slot asked twice");
+			return;
+		}
+		free(s->want_compiler);
+		free(s->want_name);
+		s->want_compiler = strdup(m->local_acquire.compiler);
+		s->want_name = strdup(m->local_acquire.name);
+		s->queued = 1;
+		TAILQ_INSERT_TAIL(&co->slot_wait, s, wait);
+		serve_slot_queue(co);
+		break;
+	case DM_MSG_LOCAL_RELEASE:
+		release_local(s);
+		break;
+	case DM_MSG_PLACE: {
+		struct dm_msg_place p = m->place;
+
+		if (s->coord_req != 0 || s->ticket != 0) {
+			dm_conn_fail(c, DM_EUNEXPECTED, "one job at a time");
+			return;
+		}
+		if (co->sched == NULL) {
+			place_fail(s, p.req, DM_ENOSLOT,
+				   co->cfg.scheduler[0]
+					   ? "the scheduler is not connected"
+					   : "no scheduler configured");
+			return;
+		}
+		s->shim_req = p.req;
+		s->coord_req = p.req = ++co->next_req;
+		dm_conn_send(co->sched, DM_MSG_PLACE, &p);
+		break;
+	}
+	case DM_MSG_JOB_END:
+		if (m->job_end.ticket != s->ticket || s->ticket == 0) {
+			dm_conn_fail(c, DM_EUNEXPECTED, "unknown ticket");
+			return;
+		}
+		s->ticket = 0;
+		send_job_end(co, m->job_end.ticket, m->job_end.result,
+			     m->job_end.cpu_ms, m->job_end.unit_bytes);
+		break;
+	case DM_MSG_OUTCOME:
+		if (m->outcome.kind == DM_OUTCOME_REMOTE)
+			co->n_remote++;
+		else if (m->outcome.kind == DM_OUTCOME_LOCAL)
+			co->n_local++;
+		else
+			co->n_fallback++;
+		break;
+	default:
+		dm_conn_fail(c, DM_EUNEXPECTED, "message not allowed here");
+	}
+}
+
+static void
+shim_close(struct dm_conn *c, int reason)
+{
+	struct shim *s = dm_conn_data(c);
+	struct coord *co = s->co;
+
+	(void)reason;
+	if (s->queued)
+		TAILQ_REMOVE(&co->slot_wait, s, wait);
+	if (s->tcw != NULL)
+		TAILQ_REMOVE(&s->tcw->waiters, s, wait);
+	release_local(s);
+	/* A shim killed mid-job: give its node slot back. */
+	if (s->ticket != 0)
+		send_job_end(co, s->ticket, DM_JOB_ABANDONED, 0, 0);
+	LIST_REMOVE(s, all);
+	free(s->want_compiler);
+	free(s->want_name);
+	free(s);
+}
+
+static void shim_ready(struct dm_conn *c, uint16_t role);
+
+static const struct dm_conn_ops shim_ops = {
+	.on_ready = shim_ready,
+	.on_msg = shim_msg,
+	.on_close = shim_close,
+};
+
+static void
+on_shim_connect(uv_stream_t *server, int status)
+{
+	struct coord *co = server->data;
+	struct shim *s;
+
+	if (status < 0)
+		return;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return;
+	s->co = co;
+	LIST_INSERT_HEAD(&co->shims, s, all);
+	/* The handshake-free accept: the socket lives in a 0700 directory. */
+	if (dm_conn_accept(server, NULL, &shim_ops, s) != 0)
+		return; /* shim_close already ran */
+}
+
+/* conn.c hands us the conn in on_ready for accepted connections. */
+static void
+shim_ready(struct dm_conn *c, uint16_t role)
+{
+	struct shim *s = dm_conn_data(c);
+
+	(void)role;
+	s->c = c;
+}
+
+/* ---- scheduler link --------------------------------------------------- */
+
+static struct shim *
+shim_by_req(struct coord *co, uint64_t req)
+{
+	struct shim *s;
+
+	LIST_FOREACH(s, &co->shims, all)
+	{
+		if (s->coord_req == req)
+			return s;
+	}
+	return NULL;
+}
+
+static void
+sched_msg(struct dm_conn *c, uint16_t type, union dm_msg *m)
+{
+	struct coord *co = dm_conn_data(c);
+	struct shim *s;
+
+	switch (type) {
+	case DM_MSG_GRANT:
+		if (co->build_id == 0)
+			dm_info("connected to scheduler %s as build %llu",
+				co->cfg.scheduler,
+				(unsigned long long)m->grant.build_id);
+		co->build_id = m->grant.build_id;
+		co->grant = m->grant.slots;
+		update_tokens(co);
+		break;
+	case DM_MSG_PLACED:
+		s = shim_by_req(co, m->placed.req);
+		if (s == NULL) {
+			/* The shim left while we waited: free the slot. */
+			send_job_end(co, m->placed.ticket, DM_JOB_ABANDONED, 0,
+				     0);
+			return;
+		}
+		s->coord_req = 0;
+		s->ticket = m->placed.ticket;
+		m->placed.req = s->shim_req;
+		dm_conn_send(s->c, DM_MSG_PLACED, &m->placed);
+		break;
+	case DM_MSG_PLACE_FAIL:
+		if ((s = shim_by_req(co, m->place_fail.req)) == NULL)
+			return;
+		s->coord_req = 0;
+		m->place_fail.req = s->shim_req;
+		dm_conn_send(s->c, DM_MSG_PLACE_FAIL, &m->place_fail);
+		break;
+	case DM_MSG_ERROR:
+		dm_warn("scheduler: %s", m->error.text);
+		break;
+	default:
+		dm_warn("scheduler sent unexpected %s", dm_msg_name(type));
+	}
+}
+
+static void start_reconnect(struct coord *co);
+
+static void
+sched_close(struct dm_conn *c, int reason)
+{
+	struct coord *co = dm_conn_data(c);
+	struct shim *s;
+
+	co->sched = NULL;
+	co->build_id = 0;
+	if (co->stopping)
+		return;
+	dm_warn("lost the scheduler (%s); building with local slots until it "
+		"is back",
+		dm_strerror(reason));
+	/* Jobs in flight finish on their nodes; placements in flight are
+	 * answered here so no shim waits for an answer that cannot come. */
+	LIST_FOREACH(s, &co->shims, all)
+	{
+		if (s->coord_req != 0) {
+			s->coord_req = 0;
+			place_fail(s, s->shim_req, DM_ENOSLOT,
+				   "lost the scheduler");
+		}
+		s->ticket = 0;
+	}
+	co->grant = 0;
+	update_tokens(co);
+	start_reconnect(co);
+}
+
+static const struct dm_conn_ops sched_ops = {
+	.on_msg = sched_msg,
+	.on_close = sched_close,
+};
+
+/* Blocking connect and handshake; runs on the thread pool or at start. */
+static int
+connect_sched(struct coord *co)
+{
+	int fd, rc;
+
+	fd = dm_net_connect(co->cfg.scheduler, CONNECT_TIMEOUT_MS);
+	if (fd < 0)
+		return fd;
+	dm_io_set_timeout(fd, CONNECT_TIMEOUT_MS);
+	if ((rc = dm_auth_client(fd, &co->key, DM_ROLE_BUILD)) != 0) {
+		close(fd);
+		return rc;
+	}
+	dm_io_set_timeout(fd, 0);
+	return fd;
+}
+
+static int
+attach_sched(struct coord *co, int fd)
+{
+	struct dm_msg_build_hello h = {0};
+	char host[256];
+	int rc;
+
+	if ((rc = dm_conn_open_fd(co->loop, fd, 0, &sched_ops, co,
+				  &co->sched)) != 0)
+		return rc;
+	gethostname(host, sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	h.host = host;
+	h.local_slots = (uint32_t)co->local_slots;
+	h.label = "dmake";
+	return dm_conn_send(co->sched, DM_MSG_BUILD_HELLO, &h);
+}
+
+static void
+connect_work(uv_work_t *w)
+{
+	struct coord *co = w->data;
+
+	co->connect_fd = connect_sched(co);
+}
+
+static void
+connect_done(uv_work_t *w, int status)
+{
+	struct coord *co = w->data;
+
+	(void)status;
+	co->sched_connecting = 0;
+	if (co->stopping) {
+		if (co->connect_fd >= 0)
+			close(co->connect_fd);
+		return;
+	}
+	if (co->connect_fd < 0 || attach_sched(co, co->connect_fd) != 0) {
+		dm_debug("scheduler still unreachable: %s",
+			 dm_strerror(co->connect_fd));
+		start_reconnect(co);
+		return;
+	}
+	dm_warn("scheduler %s is back", co->cfg.scheduler);
+}
+
+static void
+on_reconnect_timer(uv_timer_t *t)
+{
+	struct coord *co = t->data;
+
+	if (co->sched != NULL || co->sched_connecting || co->stopping)
+		return;
+	co->sched_connecting = 1;
+	co->connect_work.data = co;
+	uv_queue_work(co->loop, &co->connect_work, connect_work, connect_done);
+}
+
+static void
+start_reconnect(struct coord *co)
+{
+	if (!co->stopping)
+		uv_timer_start(&co->reconnect, on_reconnect_timer, RECONNECT_MS,
+			       0);
+}
+
+/* ---- the child -------------------------------------------------------- */
+
+static void
+close_walk(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void
+stop(struct coord *co)
+{
+	struct shim *s, *next;
+
+	co->stopping = 1;
+	for (s = LIST_FIRST(&co->shims); s != NULL; s = next) {
+		next = LIST_NEXT(s, all);
+		if (s->c != NULL)
+			dm_conn_close(s->c, DM_ECLOSED);
+	}
+	if (co->sched != NULL)
+		dm_conn_close(co->sched, DM_ECLOSED);
+	uv_walk(co->loop, close_walk, NULL);
+}
+
+static void
+on_child_exit(uv_process_t *p, int64_t status, int sig)
+{
+	struct coord *co = p->data;
+
+	co->child_running = 0;
+	co->exit_code = sig ? 128 + sig : (int)status;
+	stop(co);
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+	struct coord *co = h->data;
+
+	/* Ctrl-C reaches make through the terminal too; a signal sent to
+	 * dmake alone is passed on so the build stops the same way. */
+	if (co->child_running)
+		uv_process_kill(&co->child, signum);
+}
+
+/* The environment of the build: environ without the entries we set, then
+ * CHILD_ENV_OWN malloc'd ones (PATH with the masquerade dir first,
+ * MAKEFLAGS, DMAKE_SOCKET, DMAKE_MASQ_DIR). */
+#define CHILD_ENV_OWN 4
+static char **
+child_env(struct coord *co, const char *masq, const char *makeflags)
+{
+	extern char **environ;
+	size_t n = 0, k = 0;
+	char **env;
+	const char *path = getenv("PATH");
+	struct dm_buf b;
+
+	while (environ[n] != NULL)
+		n++;
+	if ((env = calloc(n + 8, sizeof(char *))) == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(environ[i], "PATH=", 5) == 0 ||
+		    strncmp(environ[i], "MAKEFLAGS=", 10) == 0 ||
+		    strncmp(environ[i], "DMAKE_SOCKET=", 13) == 0 ||
+		    strncmp(environ[i], "DMAKE_MASQ_DIR=", 15) == 0)
+			continue;
+		env[k++] = environ[i];
+	}
+	dm_buf_init(&b);
+	dm_buf_appendf(&b, "PATH=%s:%s", masq, path ? path : "/usr/bin:/bin");
+	env[k++] = strdup(dm_buf_cstr(&b));
+	dm_buf_reset(&b);
+	dm_buf_appendf(&b, "MAKEFLAGS=%s", makeflags);
+	env[k++] = strdup(dm_buf_cstr(&b));
+	dm_buf_reset(&b);
+	dm_buf_appendf(&b, "DMAKE_SOCKET=%s", co->sockpath);
+	env[k++] = strdup(dm_buf_cstr(&b));
+	dm_buf_reset(&b);
+	dm_buf_appendf(&b, "DMAKE_MASQ_DIR=%s", masq);
+	env[k++] = strdup(dm_buf_cstr(&b));
+	dm_buf_free(&b);
+	env[k] = NULL;
+	for (size_t i = k - CHILD_ENV_OWN; i < k; i++)
+		if (env[i] == NULL) {
+			for (size_t j = k - CHILD_ENV_OWN; j < k; j++)
+				free(env[j]);
+			free(env);
+			return NULL;
+		}
+	return env;
+}
+
+static int
+spawn_child(struct coord *co, char **argv, const char *masq)
+{
+	uv_stdio_container_t stdio[16];
+	uv_process_options_t po = {0};
+	struct dm_buf mf;
+	const char *old = getenv("MAKEFLAGS");
+	int rfd = -1, wfd = -1, n, rc, removed_j = 0;
+	char **env;
+
+	dm_buf_init(&mf);
+	if ((rc = dm_pool_merge_makeflags(co->pool, old ? old : "", &mf,
+					  &removed_j)) != 0)
+		return rc;
+	if (removed_j)
+		dm_warn("dropped a -j from MAKEFLAGS: the cluster sizes the "
+			"build");
+	env = child_env(co, masq, dm_buf_cstr(&mf));
+	dm_buf_free(&mf);
+	if (env == NULL)
+		return -ENOMEM;
+	/* libuv closes every fd not named in stdio[]: pass the pipe's ends
+	 * at their own numbers so make finds them. */
+	dm_pool_child_fds(co->pool, &rfd, &wfd);
+	n = 3;
+	for (int i = 0; i < 3; i++) {
+		stdio[i].flags = UV_INHERIT_FD;
+		stdio[i].data.fd = i;
+	}
+	for (int fd = 3; fd <= (rfd > wfd ? rfd : wfd) && fd < 16; fd++) {
+		stdio[fd].flags = (fd == rfd || fd == wfd) ? UV_INHERIT_FD
+							   : UV_IGNORE;
+		stdio[fd].data.fd = fd;
+		n = fd + 1;
+	}
+	po.file = argv[0];
+	po.args = argv;
+	po.env = env;
+	po.stdio = stdio;
+	po.stdio_count = n;
+	po.exit_cb = on_child_exit;
+	co->child.data = co;
+	rc = uv_spawn(co->loop, &co->child, &po);
+	/* child_env() allocated only the last CHILD_ENV_OWN entries; the
+	 * rest (DMAKE_KEY_FILE and the like) belong to environ. */
+	n = 0;
+	while (env[n] != NULL)
+		n++;
+	for (int i = n - CHILD_ENV_OWN; i < n; i++)
+		free(env[i]);
+	free(env);
+	if (rc != 0) {
+		dm_error("cannot run %s: %s", argv[0], uv_strerror(rc));
+		return rc;
+	}
+	co->child_running = 1;
+	return 0;
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+int
+coord_masq_dir(char *out, size_t len)
+{
+	const char *env = getenv("DMAKE_MASQ_DIR");
+	char self[PATH_MAX], *slash;
+	struct stat st;
+	ssize_t n;
+
+	if (env != NULL && env[0] != '\0') {
+		snprintf(out, len, "%s", env);
+		return 0;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			*slash = '\0';
+			snprintf(out, len, "%s/masq", self);
+			if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
+				return 0;
+		}
+	}
+	snprintf(out, len, "%s", DM_MASQDIR);
+	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	return -ENOENT;
+}
+
+static int
+make_rundir(struct coord *co)
+{
+	const char *base = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+
+	if (base == NULL || stat(base, &st) != 0 || access(base, W_OK) != 0)
+		base = getenv("TMPDIR");
+	if (base == NULL || base[0] == '\0')
+		base = "/tmp";
+	snprintf(co->rundir, sizeof(co->rundir), "%s/dmake-XXXXXX", base);
+	if (mkdtemp(co->rundir) == NULL)
+		return -errno;
+	snprintf(co->sockpath, sizeof(co->sockpath), "%s/sock", co->rundir);
+	return 0;
+}
+
+static void
+summary(struct coord *co)
+{
+	double wall = (double)(uv_hrtime() - co->t_start) / 1e9;
+
+	fprintf(stderr,
+		"dmake: remote=%u local=%u fallback=%u wall=%.1fs "
+		"peak_tokens=%u\n",
+		co->n_remote, co->n_local, co->n_fallback, wall,
+		co->peak_tokens);
+}
+
+static void
+free_tcs(struct coord *co)
+{
+	struct tc_entry *e;
+
+	while ((e = LIST_FIRST(&co->tcs)) != NULL) {
+		LIST_REMOVE(e, link);
+		free(e->compiler);
+		free(e->name);
+		free(e);
+	}
+}
+
+int
+coord_run(const struct coord_opts *o)
+{
+	static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+	struct coord *co;
+	enum dm_pool_kind kind = DM_POOL_PIPE;
+	char why[512], masq[PATH_MAX];
+	int rc, major = 0, minor = 0, fd, ret = 2;
+
+	if ((co = calloc(1, sizeof(*co))) == NULL)
+		return 2;
+	co->t_start = uv_hrtime();
+	co->exit_code = 2;
+	TAILQ_INIT(&co->slot_wait);
+	LIST_INIT(&co->shims);
+	LIST_INIT(&co->tcs);
+	if ((rc = dm_config_load(&co->cfg, why, sizeof(why))) != 0) {
+		dm_error("%s", why);
+		goto err_after_alloc;
+	}
+	co->local_slots = co->cfg.local_slots > 0 ? co->cfg.local_slots
+						  : dm_cpu_count();
+	if (coord_masq_dir(masq, sizeof(masq)) != 0) {
+		dm_error("cannot find the compiler masquerade directory; set "
+			 "DMAKE_MASQ_DIR or reinstall dmake");
+		goto err_after_alloc;
+	}
+	if (o->mode == COORD_MAKE &&
+	    (rc = dm_pool_kind_for_make(o->argv[0], &kind, &major, &minor)) !=
+		    0) {
+		dm_error("%s does not look like GNU make (%s)", o->argv[0],
+			 dm_strerror(rc));
+		goto err_after_alloc;
+	}
+	if ((rc = make_rundir(co)) != 0) {
+		dm_error("cannot create a runtime directory: %s",
+			 dm_strerror(rc));
+		goto err_after_alloc;
+	}
+	{
+		char fifo[sizeof(co->rundir) + 16];
+
+		snprintf(fifo, sizeof(fifo), "%s/jobserver", co->rundir);
+		if ((rc = dm_pool_create(kind, fifo, &co->pool)) != 0) {
+			dm_error("cannot create the jobserver: %s",
+				 dm_strerror(rc));
+			goto err_after_rundir;
+		}
+	}
+	co->loop = uv_default_loop();
+
+	/* The scheduler first, so the first shims find it. */
+	if (co->cfg.scheduler[0] != '\0') {
+		const char *kf = co->cfg.key_file;
+
+		if (kf[0] == '\0') {
+			dm_error("a scheduler is set (%s) but no key: set "
+				 "DMAKE_KEY_FILE or key_file in dmake.conf "
+				 "(make one with: dmake keygen FILE)",
+				 co->cfg.scheduler);
+			goto err_after_pool;
+		}
+		if ((rc = dm_key_load(kf, &co->key)) != 0) {
+			dm_error("cannot use key file %s: %s", kf,
+				 dm_strerror(rc));
+			goto err_after_pool;
+		}
+	}
+	uv_timer_init(co->loop, &co->reconnect);
+	co->reconnect.data = co;
+	if (co->cfg.scheduler[0] != '\0') {
+		fd = connect_sched(co);
+		if (fd < 0 || attach_sched(co, fd) != 0) {
+			dm_warn("cannot reach scheduler %s (%s); building with "
+				"local slots, retrying in the background",
+				co->cfg.scheduler, dm_strerror(fd));
+			start_reconnect(co);
+		}
+	}
+	if (co->cfg.placement == DM_PLACE_REMOTE && co->sched == NULL)
+		dm_warn("DMAKE_PLACEMENT=remote without a scheduler: every "
+			"distributable compile will fail");
+
+	uv_pipe_init(co->loop, &co->shim_server, 0);
+	co->shim_server.data = co;
+	if ((rc = uv_pipe_bind(&co->shim_server, co->sockpath)) != 0 ||
+	    (rc = uv_listen((uv_stream_t *)&co->shim_server, 128,
+			    on_shim_connect)) != 0) {
+		dm_error("cannot listen on %s: %s", co->sockpath,
+			 uv_strerror(rc));
+		stop(co);
+		uv_run(co->loop, UV_RUN_DEFAULT);
+		goto err_after_loop;
+	}
+	uv_poll_init(co->loop, &co->pool_poll, dm_pool_fd_for_poll(co->pool));
+	co->pool_poll.data = co;
+	update_tokens(co);
+	for (int i = 0; i < 3; i++) {
+		uv_signal_init(co->loop, &co->sig[i]);
+		co->sig[i].data = co;
+		uv_signal_start(&co->sig[i], on_signal, sigs[i]);
+	}
+	if (spawn_child(co, o->argv, masq) != 0) {
+		stop(co);
+		uv_run(co->loop, UV_RUN_DEFAULT);
+		goto err_after_loop;
+	}
+	uv_run(co->loop, UV_RUN_DEFAULT);
+	ret = co->exit_code;
+	if (co->pool != NULL && dm_pool_debt(co->pool) == 0)
+		dm_debug("jobserver drained: %u tokens", dm_pool_target(co->pool));
+	summary(co);
+
+err_after_loop:
+	uv_loop_close(co->loop);
+err_after_pool:
+	dm_pool_destroy(co->pool);
+err_after_rundir:
+	unlink(co->sockpath);
+	rmdir(co->rundir);
+err_after_alloc:
+	free_tcs(co);
+	free(co);
+	return ret;
+}
