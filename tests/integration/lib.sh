@@ -1,0 +1,196 @@
+# lib.sh: what every integration test shares (sourced, POSIX sh).
+#
+# Each test gets its own temp dir, key, ports, scheduler and nodes on
+# loopback; everything it started is killed on exit; logs are printed
+# (as TAP comments) only when a check failed.  Nodes run in their own
+# mount namespace with a tmpfs over the build's source tree, so a node
+# that quietly read the client's files would fail here as on a real farm.
+#
+#   . "$DMAKE_SRC_DIR/tests/integration/lib.sh"
+#   plan 3; setup; start_sched; start_node n1 4; ...; ok "desc" cmd...
+
+set -u
+: "${DMAKE_SRC_DIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${DMAKE_BUILD_DIR:=$DMAKE_SRC_DIR}"
+PATH="$DMAKE_BUILD_DIR:$PATH"
+export PATH DMAKE_SRC_DIR DMAKE_BUILD_DIR
+
+T=""
+PIDS=""
+
+# Nodes run in their own mount namespace: that needs root (CI has it).
+if ! unshare -m --propagation private true 2>/dev/null; then
+	echo "1..0 # SKIP needs root for unshare -m (nodes must not see the sources)"
+	exit 0
+fi
+NTEST=0
+FAILED=0
+
+plan() { echo "1..$1"; }
+diag() { printf '# %s\n' "$*"; }
+
+pass() { NTEST=$((NTEST + 1)); echo "ok $NTEST - $1"; }
+fail() {
+	NTEST=$((NTEST + 1)); FAILED=$((FAILED + 1))
+	echo "not ok $NTEST - $1"
+}
+# ok DESC CMD...: passes when CMD exits 0.
+ok() {
+	d=$1; shift
+	if "$@"; then pass "$d"; else fail "$d"; fi
+}
+# is DESC GOT WANT
+is() {
+	if [ "$2" = "$3" ]; then pass "$1"; else
+		fail "$1"; diag "got:  '$2'"; diag "want: '$3'"
+	fi
+}
+skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+
+cleanup() {
+	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+	if [ "$FAILED" -ne 0 ] && [ -n "$T" ]; then
+		for f in "$T"/*.log; do
+			[ -f "$f" ] || continue
+			diag "---- $f"
+			tail -n 40 "$f" | sed 's/^/#   /'
+		done
+		diag "kept $T"
+	elif [ -n "$T" ]; then
+		rm -rf "$T"
+	fi
+}
+
+setup() {
+	T=$(mktemp -d "${TMPDIR:-/tmp}/dmake-it-XXXXXX")
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+	mkdir -p "$T/src"
+	dmake keygen "$T/key" >/dev/null || exit 1
+	export DMAKE_KEY_FILE="$T/key"
+	# Nothing from the user's own config may leak into a test.
+	export XDG_CONFIG_HOME="$T/config" XDG_STATE_HOME="$T/state"
+	export XDG_CACHE_HOME="$T/cache"
+	unset DMAKE_SCHEDULER DMAKE_PLACEMENT DMAKE_LOCAL_SLOTS MAKEFLAGS
+}
+
+# A TCP port on 127.0.0.1 nobody listens on now.
+free_port() {
+	while :; do
+		p=$(( (($$ * 7919 + $(date +%N | sed 's/^0*//;s/^$/0/')) % 30000) + 20000 ))
+		if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
+			echo "$p"; return
+		fi
+	done
+}
+
+# wait_for SECONDS CMD...: polls CMD every 0.1 s; fails after SECONDS.
+wait_for() {
+	limit=$(( $1 * 10 )); shift
+	i=0
+	while ! "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ "$i" -ge "$limit" ] && return 1
+		sleep 0.1
+	done
+}
+
+start_sched() {
+	SCHED_PORT=$(free_port)
+	DMAKE_SCHEDULER="127.0.0.1:$SCHED_PORT"
+	export DMAKE_SCHEDULER
+	dmake-sched --listen "$DMAKE_SCHEDULER" --db "$T/sched.db" \
+		--key-file "$T/key" >"$T/sched.log" 2>&1 &
+	SCHED_PID=$!
+	PIDS="$PIDS $SCHED_PID"
+	wait_for 10 ss -Hltn "sport = :$SCHED_PORT" ||
+		{ diag "scheduler did not start"; cat "$T/sched.log"; exit 1; }
+}
+
+# How many nodes the scheduler lists now.
+node_count() {
+	dmake status --json 2>/dev/null | grep -o '"addr"' | wc -l
+}
+
+# start_node NAME SLOTS [extra dmaked args]: a node that cannot see $T/src.
+start_node() {
+	name=$1; slots=$2; shift 2
+	port=$(free_port)
+	mkdir -p "$T/$name"
+	before=$(node_count)
+	unshare -m --propagation private sh -c \
+		'mount -t tmpfs none "$1" && shift && exec "$@"' sh "$T/src" \
+		dmaked --scheduler "$DMAKE_SCHEDULER" --listen "127.0.0.1:$port" \
+		--slots "$slots" --cache-dir "$T/$name" --key-file "$T/key" \
+		--name "$name" "$@" >"$T/$name.log" 2>&1 &
+	eval "NODE_PID_$name=$!"
+	PIDS="$PIDS $!"
+	wait_for 20 node_listed "$name" ||
+		{ diag "node $name did not register"; cat "$T/$name.log"; exit 1; }
+}
+
+node_listed() {
+	dmake status --json 2>/dev/null | grep -q "\"name\":\"$1\""
+}
+
+# The real project: libiberty from Debian's binutils-source, configured
+# once per build tree (configure is slow) and copied into $T/src.
+prepare_libiberty() {
+	tarball=$(ls /usr/src/binutils/binutils-*.tar.* 2>/dev/null | head -n 1)
+	[ -n "$tarball" ] || skip_all "binutils-source is not installed (apt-get install binutils-source)"
+	cache="$DMAKE_BUILD_DIR/tests/cache"
+	if [ ! -f "$cache/libiberty.tar" ]; then
+		mkdir -p "$cache"
+		rm -rf "$cache/tmp"; mkdir "$cache/tmp"
+		tar -C "$cache/tmp" -xf "$tarball" --strip-components=1 \
+			--wildcards '*/libiberty' '*/include' '*/config' \
+			'*/config.guess' '*/config.sub' '*/install-sh' \
+			'*/mkinstalldirs' '*/move-if-change' || return 1
+		(cd "$cache/tmp/libiberty" && CC=gcc ./configure >configure.log 2>&1) ||
+			{ diag "libiberty configure failed"; return 1; }
+		tar -C "$cache/tmp" -cf "$cache/libiberty.tar" . && rm -rf "$cache/tmp"
+	fi
+	tar -C "$T/src" -xf "$cache/libiberty.tar"
+	PROJ="$T/src/libiberty"
+}
+
+# Builds the project with plain make (the reference), keeps the objects
+# in $T/ref and deletes them from the tree so the next build redoes all.
+reference_build() {
+	(cd "$PROJ" && make -j2 >"$T/ref-build.log" 2>&1) || return 1
+	(cd "$PROJ" && find . -name '*.o' | sort >"$T/objects" &&
+		mkdir -p "$T/ref" && tar -cf - -T "$T/objects" | tar -C "$T/ref" -xf - &&
+		find . -name '*.o' -delete && rm -f libiberty.a)
+}
+
+# The cluster of the libiberty tests: the project and its reference
+# build (check 1), a scheduler and two nodes of 2 slots (check 2).
+libiberty_farm() {
+	prepare_libiberty || exit 1
+	ok "reference build with plain make" reference_build
+	start_sched
+	start_node n1 2
+	start_node n2 2
+	is "both nodes registered" "$(node_count)" 2
+}
+
+# Every object of the reference equals the one in the tree.
+same_objects() {
+	n=0; bad=0
+	while read -r o; do
+		n=$((n + 1))
+		if ! cmp -s "$T/ref/$o" "$PROJ/$o"; then
+			bad=$((bad + 1)); diag "differs: $o"
+		fi
+	done <"$T/objects"
+	diag "$n objects compared, $bad differ"
+	[ "$n" -gt 0 ] && [ "$bad" -eq 0 ]
+}
+
+# The summary line dmake printed into a log.
+summary_of() { grep '^dmake: remote=' "$1" | tail -n 1; }
+field_of() { sed -n "s/.*[ :]$2=\\([0-9]*\\).*/\\1/p"; }
+
+finish() {
+	[ "$FAILED" -eq 0 ]
+}
