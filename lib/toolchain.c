@@ -3,9 +3,10 @@
  *
  * The compiler is asked, never trusted by name or path: `--version` for
  * the driver family, `-dumpmachine` for the target, `-dumpfullversion` (gcc)
- * or the `--version` banner (clang) for the version, and `-dM -E` on an
+ * or the `--version` banner (clang) for the version, `-dM -E` on an
  * empty input, in the role's language, for the predefined macros, which
- * carry the defaults that change code (PIE, -std, arch, ABI).  The macros
+ * carry the defaults that change code (PIE, -std, arch, ABI), and `-###`
+ * for the options the driver hands its cc1 and as.  The macros
  * must also agree with the family (__GNUC__ without __clang__ for gcc,
  * __clang__ for clang), so a program that merely prints a plausible banner
  * is refused.
@@ -31,7 +32,7 @@ extern char **environ;
 
 /* Bump when the facts hashed or their layout change: ids from different
  * schemes must never match. */
-#define ID_SCHEME "dmake-toolchain-1\n"
+#define ID_SCHEME "dmake-toolchain-2\n"
 
 /* Each query is a fraction of a second; this only bounds a hung one. */
 #define QUERY_TIMEOUT_MS 20000
@@ -83,10 +84,10 @@ query_env(void)
  * answer (fails, dies, hangs) is not a toolchain; one that cannot be run
  * at all is an error (-ENOENT, -EACCES...). */
 static int
-query(const char *path, char **env, const char *const *args,
-      struct dm_buf *out)
+query_fd(const char *path, char **env, const char *const *args,
+	 struct dm_buf *out, int from_stderr)
 {
-	const char *argv[8];
+	const char *argv[12];
 	struct dm_spawn_opts o = {
 		.argv = argv,
 		.envp = env,
@@ -106,10 +107,66 @@ query(const char *path, char **env, const char *const *args,
 		argv[n++] = *args++;
 	argv[n] = NULL;
 	dm_buf_reset(out);
-	if ((rc = dm_spawn_run_capture(&o, &r, out, NULL)) != 0)
+	if ((rc = dm_spawn_run_capture(&o, &r, from_stderr ? NULL : out,
+				       from_stderr ? out : NULL)) != 0)
 		return rc;
 	if (r.exit_code != 0 || r.signal != 0 || r.timed_out)
 		return DM_ENOTOOLCHAIN;
+	return 0;
+}
+
+static int
+query(const char *path, char **env, const char *const *args,
+      struct dm_buf *out)
+{
+	return query_fd(path, env, args, out, 0);
+}
+
+/* Hashes the options of the commands `-###` prints (lines that begin
+ * with a space; gcc quotes some words, clang all): the defaults the
+ * driver passes to cc1 and as (-march, -mtune, PIE, -fasynchronous-
+ * unwind-tables...).  The program of each command and every word that
+ * holds a '/' are left out: they name where the compiler is installed
+ * and the temporary files of this run, not what it does. */
+static int
+hash_driver(crypto_generichash_state *st, struct dm_buf *b)
+{
+	char *s = dm_buf_cstr(b), *save = NULL, *line;
+
+	if (s == NULL)
+		return -ENOMEM;
+	for (line = strtok_r(s, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		int first = 1;
+
+		if (line[0] != ' ')
+			continue;
+		for (char *p = line;;) {
+			char *w;
+
+			while (*p == ' ')
+				p++;
+			if (*p == '\0')
+				break;
+			if (*p == '"') {
+				w = ++p;
+				while (*p != '\0' && *p != '"')
+					p++;
+			} else {
+				w = p;
+				while (*p != '\0' && *p != ' ')
+					p++;
+			}
+			if (*p != '\0')
+				*p++ = '\0';
+			if (!first && strchr(w, '/') == NULL)
+				crypto_generichash_update(
+					st, (const unsigned char *)w,
+					strlen(w) + 1);
+			first = 0;
+		}
+		crypto_generichash_update(st, (const unsigned char *)"\n", 1);
+	}
 	return 0;
 }
 
@@ -236,6 +293,8 @@ dm_toolchain_identify(const char *name, const char *path,
 	static const char *const a_full[] = {"-dumpfullversion", NULL};
 	static const char *const a_short[] = {"-dumpversion", NULL};
 	const char *a_macros[] = {"-dM", "-E", "-x", NULL, "/dev/null", NULL};
+	const char *a_driver[] = {"-###", "-c",	      "-x", NULL,
+				  "/dev/null", "-o", "/dev/null", NULL};
 	const char *base, *banner, *v;
 	unsigned char hash[32];
 	crypto_generichash_state st;
@@ -329,6 +388,10 @@ dm_toolchain_identify(const char *name, const char *path,
 	hash_str(&st, tc->machine);
 	for (size_t i = 0; i < nlines; i++)
 		hash_str(&st, lines[i]);
+	a_driver[3] = a_macros[3];
+	if ((rc = query_fd(path, env, a_driver, &out, 1)) != 0 ||
+	    (rc = hash_driver(&st, &out)) != 0)
+		goto err_after_lines;
 	crypto_generichash_final(&st, hash, sizeof(hash));
 	sodium_bin2hex(tc->id, sizeof(tc->id), hash, sizeof(hash));
 	rc = 0;

@@ -4,7 +4,9 @@
  * Two compilers with the same id are interchangeable for every job: same
  * driver family and language role, same version, same target triple, same
  * predefined macros (`-dM -E`, which also captures default PIE, default
- * -std, default arch) for the role's language.  The id is the hex
+ * -std, default arch) for the role's language, same options handed by the
+ * driver to cc1 and as (`-###`: -fno-plt, stack-clash protection and
+ * other defaults no macro shows).  The id is the hex
  * BLAKE2b-256 (libsodium crypto_generichash) of those facts.
  */
 #ifndef DM_TOOLCHAIN_H

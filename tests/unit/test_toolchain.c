@@ -189,6 +189,26 @@ TEST(toolchain_wrapper_script_is_its_compiler)
 	free(np);
 }
 
+TEST(toolchain_driver_defaults_count)
+{
+	/* -fno-plt and -fstack-clash-protection change no predefined macro:
+	 * only the options the driver hands cc1 (-###) tell these apart,
+	 * and code compiled by them differs. */
+	struct dm_toolchain *gcc = ident("gcc", "/usr/bin/gcc");
+	struct dm_toolchain *noplt = ident(
+		"gcc", script("gcc-noplt", "exec /usr/bin/gcc -fno-plt \"$@\""));
+	struct dm_toolchain *clash = ident(
+		"gcc", script("gcc-clash",
+			      "exec /usr/bin/gcc -fstack-clash-protection \"$@\""));
+
+	ASSERT_TRUE(strcmp(noplt->id, gcc->id) != 0);
+	ASSERT_TRUE(strcmp(clash->id, gcc->id) != 0);
+	ASSERT_TRUE(strcmp(clash->id, noplt->id) != 0);
+	free(gcc);
+	free(noplt);
+	free(clash);
+}
+
 TEST(toolchain_refuses_non_compilers)
 {
 	struct dm_toolchain tc;
