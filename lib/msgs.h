@@ -36,6 +36,7 @@
 	X(JOB_END, 53, job_end)                                               \
 	X(STATUS_REQ, 54, status_req)                                         \
 	X(STATUS, 55, status)                                                 \
+	X(DEMAND, 56, demand)                                                 \
 	X(JOB, 80, job)                                                       \
 	X(JOB_RESULT, 81, job_result)                                         \
 	X(LOCAL_ACQUIRE, 112, local_acquire)                                  \
@@ -77,6 +78,7 @@
 	F(S, U64, unit_bytes, 0)
 #define DM_FIELDS_STATUS_REQ(F, S)
 #define DM_FIELDS_STATUS(F, S) F(S, STR, json, 1u << 20)
+#define DM_FIELDS_DEMAND(F, S) F(S, U32, want, 0)
 #define DM_FIELDS_JOB(F, S)                                                   \
 	F(S, U64, ticket, 0)                                                  \
 	F(S, STR, toolchain, 128)                                             \
@@ -107,6 +109,8 @@ enum {
 };
 #define DM_JOB_RESULT_OBJECT 0x1u /* JOB_RESULT.flags: object stream has data */
 #define DM_JOB_RESULT_INFRA 0x2u  /* the node failed, not the compiler */
+/* DEMAND.want: the build cannot tell; the scheduler judges by its use */
+#define DM_DEMAND_UNKNOWN 0xffffffffu
 /* OUTCOME.kind */
 enum { DM_OUTCOME_REMOTE = 0, DM_OUTCOME_LOCAL = 1, DM_OUTCOME_FALLBACK = 2 };
 /* Handshake roles */

@@ -1,5 +1,12 @@
-/* db.c: see db.h. */
+/*
+ * db.c: see db.h.
+ *
+ * The table grows by columns at its end only: a database written by an
+ * older scheduler gets the missing ones (with their defaults) when it is
+ * opened, so history is never lost to an upgrade.
+ */
 #include <errno.h>
+#include <stdio.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -31,7 +38,22 @@ static const char schema[] =
 	" jobs_done INTEGER NOT NULL DEFAULT 0,"
 	" jobs_failed INTEGER NOT NULL DEFAULT 0,"
 	" cpu_ms INTEGER NOT NULL DEFAULT 0,"
-	" unit_bytes INTEGER NOT NULL DEFAULT 0);";
+	" unit_bytes INTEGER NOT NULL DEFAULT 0,"
+	" speed_cpu_ms REAL NOT NULL DEFAULT 0,"
+	" speed_mb REAL NOT NULL DEFAULT 0,"
+	" speed_jobs REAL NOT NULL DEFAULT 0,"
+	" speed_at INTEGER NOT NULL DEFAULT 0);";
+
+/* Columns added after the first version, in the order they were added. */
+static const struct {
+	const char *name;
+	const char *decl;
+} added[] = {
+	{"speed_cpu_ms", "REAL NOT NULL DEFAULT 0"},
+	{"speed_mb", "REAL NOT NULL DEFAULT 0"},
+	{"speed_jobs", "REAL NOT NULL DEFAULT 0"},
+	{"speed_at", "INTEGER NOT NULL DEFAULT 0"},
+};
 
 static int
 fail(struct sched_db *db, const char *what)
@@ -69,6 +91,41 @@ prepare(struct sched_db *db, const char *sql, sqlite3_stmt **st)
 	return 0;
 }
 
+/* Adds the columns an older scheduler's table lacks. */
+static int
+upgrade(struct sched_db *db)
+{
+	int have[sizeof(added) / sizeof(added[0])] = {0};
+	sqlite3_stmt *st;
+	char sql[256];
+	int rc, step;
+
+	if ((rc = prepare(db, "PRAGMA table_info(nodes)", &st)) != 0)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *col = sqlite3_column_text(st, 1);
+
+		for (size_t i = 0; col != NULL && i < sizeof(added) /
+							  sizeof(added[0]);
+		     i++)
+			if (strcmp((const char *)col, added[i].name) == 0)
+				have[i] = 1;
+	}
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE)
+		return fail(db, "read table_info");
+	for (size_t i = 0; i < sizeof(added) / sizeof(added[0]); i++) {
+		if (have[i])
+			continue;
+		snprintf(sql, sizeof(sql), "ALTER TABLE nodes ADD COLUMN %s %s",
+			 added[i].name, added[i].decl);
+		if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK)
+			return fail(db, "add column");
+		dm_info("%s: added column %s", db->path, added[i].name);
+	}
+	return 0;
+}
+
 int
 sched_db_open(const char *path, struct sched_db **out)
 {
@@ -97,11 +154,15 @@ sched_db_open(const char *path, struct sched_db **out)
 		rc = fail(db, "create table");
 		goto err_after_open;
 	}
+	if ((rc = upgrade(db)) != 0)
+		goto err_after_open;
 	if ((rc = prepare(db,
 			  "INSERT OR REPLACE INTO nodes(name, addr, platform,"
 			  " slots, first_seen, last_seen, jobs_done,"
-			  " jobs_failed, cpu_ms, unit_bytes)"
-			  " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+			  " jobs_failed, cpu_ms, unit_bytes, speed_cpu_ms,"
+			  " speed_mb, speed_jobs, speed_at)"
+			  " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,"
+			  "?13,?14)",
 			  &db->put)) != 0 ||
 	    (rc = prepare(db, "BEGIN", &db->begin)) != 0 ||
 	    (rc = prepare(db, "COMMIT", &db->commit)) != 0 ||
@@ -146,7 +207,8 @@ sched_db_load(struct sched_db *db,
 	if ((rc = prepare(db,
 			  "SELECT name, addr, platform, slots, first_seen,"
 			  " last_seen, jobs_done, jobs_failed, cpu_ms,"
-			  " unit_bytes FROM nodes",
+			  " unit_bytes, speed_cpu_ms, speed_mb, speed_jobs,"
+			  " speed_at FROM nodes",
 			  &st)) != 0)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -161,6 +223,10 @@ sched_db_load(struct sched_db *db,
 			.jobs_failed = (uint64_t)sqlite3_column_int64(st, 7),
 			.cpu_ms = (uint64_t)sqlite3_column_int64(st, 8),
 			.unit_bytes = (uint64_t)sqlite3_column_int64(st, 9),
+			.speed_cpu_ms = sqlite3_column_double(st, 10),
+			.speed_mb = sqlite3_column_double(st, 11),
+			.speed_jobs = sqlite3_column_double(st, 12),
+			.speed_at = sqlite3_column_int64(st, 13),
 		};
 
 		if ((rc = fn(arg, &h)) != 0)
@@ -217,5 +283,9 @@ sched_db_put(void *arg, const struct sched_history *h)
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)h->jobs_failed);
 	sqlite3_bind_int64(st, 9, (sqlite3_int64)h->cpu_ms);
 	sqlite3_bind_int64(st, 10, (sqlite3_int64)h->unit_bytes);
+	sqlite3_bind_double(st, 11, h->speed_cpu_ms);
+	sqlite3_bind_double(st, 12, h->speed_mb);
+	sqlite3_bind_double(st, 13, h->speed_jobs);
+	sqlite3_bind_int64(st, 14, h->speed_at);
 	return run(db, st, "write node");
 }

@@ -2,11 +2,13 @@
  * db.h: the scheduler's node history in sqlite3 (--db FILE).
  *
  * One table, nodes(name PRIMARY KEY, addr, platform, slots, first_seen,
- * last_seen, jobs_done, jobs_failed, cpu_ms, unit_bytes), in WAL mode so a
- * reader (a person with the sqlite3 shell) never blocks the scheduler.
- * It is history for speed-based placement: losing the last second of it
- * in a crash is harmless, so writes are batched (sched_db_begin/commit
- * around the rows the state marked changed).
+ * last_seen, jobs_done, jobs_failed, cpu_ms, unit_bytes, speed_cpu_ms,
+ * speed_mb, speed_jobs, speed_at), in WAL mode so a reader (a person with
+ * the sqlite3 shell) never blocks the scheduler.  It is history for
+ * speed-based placement (the speed_* columns: see struct sched_history):
+ * losing the last ten seconds of it in a crash is harmless, so writes are
+ * batched (sched_db_begin/commit around the rows the state marked
+ * changed).
  *
  * Lifetime: sched_db_open() / sched_db_close().  sqlite errors are
  * logged with sqlite's message and returned as -EIO.

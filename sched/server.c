@@ -27,6 +27,10 @@
 #include "state.h"
 
 #define SWEEP_MS 1000
+/* History goes to sqlite every this many sweeps: a busy cluster changes
+ * every row every second, and losing ten seconds of it in a crash costs
+ * nothing that matters (the speeds move slowly). */
+#define HISTORY_EVERY 10
 /* A node or build that sends no first message this long after the
  * handshake is closed, so authenticated but idle sockets do not pile up. */
 #define FIRST_MSG_MS 10000
@@ -48,15 +52,30 @@ struct peer {
 	char addr[64];
 };
 
+/* Changed history rows, copied out of the state and written to sqlite on
+ * libuv's thread pool, so a slow disk never stalls placement.  One batch
+ * at a time; the loop thread does not touch the database meanwhile. */
+struct batch {
+	uv_work_t work;
+	struct sched_server *srv;
+	struct sched_history *rows;
+	size_t n;
+	size_t cap;
+	int rc;
+};
+
 struct sched_server {
 	uv_loop_t *loop;
 	uv_tcp_t listener;
 	uv_timer_t sweep;
 	int handles_open;
 	int stopping;
+	unsigned sweeps;
 	int depth;
 	const struct dm_key *key;
 	struct sched_db *db;
+	struct batch *writing;  /* on the thread pool, or NULL */
+	int flush_at_end;       /* stop came while a batch was out */
 	struct sched *s;
 	struct sched_http *http;
 	TAILQ_HEAD(, peer) peers;
@@ -263,6 +282,12 @@ on_job_end(struct peer *p, union dm_msg *m)
 }
 
 static void
+on_demand(struct peer *p, union dm_msg *m)
+{
+	sched_build_demand(p->srv->s, p->build, m->demand.want);
+}
+
+static void
 on_status_req(struct peer *p, union dm_msg *m)
 {
 	struct dm_msg_status st;
@@ -286,6 +311,7 @@ static const struct handler handlers[] = {
 	{DM_ROLE_BUILD, ST_NEW, DM_MSG_BUILD_HELLO, on_build_hello},
 	{DM_ROLE_BUILD, ST_ACTIVE, DM_MSG_PLACE, on_place},
 	{DM_ROLE_BUILD, ST_ACTIVE, DM_MSG_JOB_END, on_job_end},
+	{DM_ROLE_BUILD, ST_ACTIVE, DM_MSG_DEMAND, on_demand},
 	{DM_ROLE_MONITOR, ST_ACTIVE, DM_MSG_STATUS_REQ, on_status_req},
 };
 
@@ -430,22 +456,144 @@ on_connection(uv_stream_t *server, int status)
 /* History and the sweep */
 
 static void
-flush_history(struct sched_server *srv)
+batch_free(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free((char *)b->rows[i].name); /* holds addr and platform */
+	free(b->rows);
+	free(b);
+}
+
+/* sched_history_flush's callback: copies one row into the batch. */
+static int
+batch_add(void *arg, const struct sched_history *h)
+{
+	struct batch *b = arg;
+	size_t ln = strlen(h->name) + 1, la = strlen(h->addr) + 1;
+	size_t lp = strlen(h->platform) + 1;
+	struct sched_history *row;
+	char *mem;
+
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		struct sched_history *r = realloc(b->rows, cap * sizeof(*r));
+
+		if (r == NULL)
+			return -ENOMEM;
+		b->rows = r;
+		b->cap = cap;
+	}
+	if ((mem = malloc(ln + la + lp)) == NULL)
+		return -ENOMEM;
+	row = &b->rows[b->n++];
+	*row = *h;
+	row->name = memcpy(mem, h->name, ln);
+	row->addr = memcpy(mem + ln, h->addr, la);
+	row->platform = memcpy(mem + ln + la, h->platform, lp);
+	return 0;
+}
+
+/* One transaction for the whole batch (thread pool or loop thread). */
+static int
+batch_write(struct sched_db *db, const struct batch *b)
 {
 	int rc;
 
+	if ((rc = sched_db_begin(db)) != 0)
+		return rc;
+	for (size_t i = 0; i < b->n && rc == 0; i++)
+		rc = sched_db_put(db, &b->rows[i]);
+	if (rc == 0)
+		rc = sched_db_commit(db);
+	if (rc != 0)
+		sched_db_rollback(db);
+	return rc;
+}
+
+/* Takes the changed rows out of the state; NULL if none (or no memory:
+ * the rows stay changed and the next sweep tries again). */
+static struct batch *
+batch_take(struct sched_server *srv)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		return NULL;
+	b->srv = srv;
+	if (sched_history_flush(srv->s, batch_add, b) != 0)
+		sched_history_touch_all(srv->s);
+	if (b->n == 0) {
+		batch_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+static void
+on_batch_work(uv_work_t *w)
+{
+	struct batch *b = w->data;
+
+	b->rc = batch_write(b->srv->db, b);
+}
+
+static void flush_history_now(struct sched_server *srv);
+
+static void
+on_batch_done(uv_work_t *w, int status)
+{
+	struct batch *b = w->data;
+	struct sched_server *srv = b->srv;
+
+	/* Rows marked clean were not stored after all. */
+	if (status != 0 || b->rc != 0)
+		sched_history_touch_all(srv->s);
+	srv->writing = NULL;
+	batch_free(b);
+	if (srv->flush_at_end) {
+		enter(srv);
+		flush_history_now(srv);
+		leave(srv);
+	}
+}
+
+/* The sweep's write: on the thread pool, unless one is still out. */
+static void
+flush_history(struct sched_server *srv)
+{
+	struct batch *b;
+
+	if (srv->db == NULL || srv->writing != NULL ||
+	    (b = batch_take(srv)) == NULL)
+		return;
+	b->work.data = b;
+	if (uv_queue_work(srv->loop, &b->work, on_batch_work,
+			  on_batch_done) != 0) {
+		sched_history_touch_all(srv->s);
+		batch_free(b);
+		return;
+	}
+	srv->writing = b;
+}
+
+/* The last write at stop, on the loop thread, once no batch is out. */
+static void
+flush_history_now(struct sched_server *srv)
+{
+	struct batch *b;
+
+	srv->flush_at_end = 0;
 	if (srv->db == NULL)
 		return;
-	if ((rc = sched_db_begin(srv->db)) != 0)
+	if (srv->writing != NULL) {
+		srv->flush_at_end = 1;
 		return;
-	rc = sched_history_flush(srv->s, sched_db_put, srv->db);
-	if (rc == 0)
-		rc = sched_db_commit(srv->db);
-	if (rc != 0) {
-		sched_db_rollback(srv->db);
-		/* Rows already marked clean were not stored after all. */
-		sched_history_touch_all(srv->s);
 	}
+	if ((b = batch_take(srv)) == NULL)
+		return;
+	if (batch_write(srv->db, b) != 0)
+		sched_history_touch_all(srv->s);
+	batch_free(b);
 }
 
 static void
@@ -465,7 +613,8 @@ on_sweep(uv_timer_t *t)
 			p->addr, role_name(p->role), FIRST_MSG_MS / 1000);
 		dm_conn_close(p->c, DM_ETIMEOUT);
 	}
-	flush_history(srv);
+	if (++srv->sweeps % HISTORY_EVERY == 0)
+		flush_history(srv);
 	leave(srv);
 }
 
@@ -585,7 +734,7 @@ sched_server_stop(struct sched_server *srv)
 	leave(srv);
 	/* After leave(): the nodes just dropped have their last_seen. */
 	enter(srv);
-	flush_history(srv);
+	flush_history_now(srv);
 	leave(srv);
 }
 
@@ -593,7 +742,8 @@ int
 sched_server_done(const struct sched_server *srv)
 {
 	return srv->stopping && srv->handles_open == 0 &&
-	       TAILQ_EMPTY(&srv->peers) && TAILQ_EMPTY(&srv->dead);
+	       srv->writing == NULL && TAILQ_EMPTY(&srv->peers) &&
+	       TAILQ_EMPTY(&srv->dead);
 }
 
 void

@@ -4,12 +4,14 @@
  * Accepts authenticated TCP connections (lib/conn.c runs the handshake),
  * dispatches each message by the peer's role and state to the state in
  * state.c, sends what the state answers, sweeps once a second (silent
- * nodes, expired tickets, the history batch to sqlite) and optionally
- * serves GET /status over HTTP.
+ * nodes, expired tickets; every 10 s the history batch to sqlite, written
+ * on libuv's thread pool so that placement never waits for the disk) and
+ * optionally serves GET /status over HTTP.
  *
  * Lifetime: sched_server_start() on a loop; sched_server_stop() closes the
- * listeners and every connection, and writes the history one last time;
- * run the loop until sched_server_done(), then sched_server_free().  The
+ * listeners and every connection, and writes the history one last time
+ * (after the batch on the thread pool, if one is out); run the loop until
+ * sched_server_done(), then sched_server_free().  The
  * key and the database belong to the caller and must outlive the server.
  */
 #ifndef SCHED_SERVER_H
