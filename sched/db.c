@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../lib/fs.h"
 #include "../lib/log.h"
 #include "db.h"
 
@@ -60,27 +61,6 @@ fail(struct sched_db *db, const char *what)
 {
 	dm_error("%s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
 	return -EIO;
-}
-
-/* mkdir -p of everything before the last '/' of path. */
-static int
-make_parents(const char *path)
-{
-	char dir[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(dir))
-		return -ENAMETOOLONG;
-	memcpy(dir, path, len + 1);
-	for (char *p = dir + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return 0;
 }
 
 static int
@@ -134,7 +114,7 @@ sched_db_open(const char *path, struct sched_db **out)
 
 	if (strlen(path) >= PATH_MAX)
 		return -ENAMETOOLONG;
-	if ((rc = make_parents(path)) != 0) {
+	if ((rc = dm_mkdir_parents(path, 0700)) != 0) {
 		dm_error("%s: cannot create its directory: %s", path,
 			 strerror(-rc));
 		return rc;

@@ -1,0 +1,16 @@
+/* fs.h: small filesystem helpers the programs share. */
+#ifndef DM_FS_H
+#define DM_FS_H
+
+#include <sys/types.h>
+
+/* mkdir -p: creates dir and every missing parent.  New parents get 0755,
+ * dir itself `mode`; existing ones are left as they are.  0 or -errno
+ * (-ENAMETOOLONG past PATH_MAX). */
+int dm_mkdir_p(const char *dir, mode_t mode);
+
+/* dm_mkdir_p() of everything before the last '/' of path, all `mode`:
+ * the directory a file is about to be created in. */
+int dm_mkdir_parents(const char *path, mode_t mode);
+
+#endif
