@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -37,8 +38,8 @@ struct dm_pool {
 	unsigned debt;
 	/* The server's ends: for a FIFO one O_RDWR descriptor in both. */
 	int rfd, wfd;
-	/* What the child inherits (pipe only): blocking, not close-on-exec,
-	 * a different open file description from rfd/wfd. */
+	/* What the child inherits (pipe and dual): blocking, not
+	 * close-on-exec, a different open file description from rfd/wfd. */
 	int child_rfd, child_wfd;
 	char *fifo_path;
 };
@@ -229,6 +230,34 @@ err_after_path:
 	return rc;
 }
 
+/* The dual pool's descriptors for children: the FIFO opened once for
+ * reading and once for writing, each its own open file description (make
+ * 4.3 sets O_NONBLOCK on the one it inherits; ours must not change).
+ * Opening never blocks: the server already holds the FIFO read-write. */
+static int
+open_fifo_child_fds(struct dm_pool *p)
+{
+	int fl;
+
+	p->child_rfd = open(p->fifo_path, O_RDONLY | O_NONBLOCK);
+	if (p->child_rfd < 0)
+		return -errno;
+	p->child_wfd = open(p->fifo_path, O_WRONLY | O_NONBLOCK);
+	if (p->child_wfd < 0) {
+		int rc = -errno;
+
+		close(p->child_rfd);
+		p->child_rfd = -1;
+		return rc;
+	}
+	/* make <= 4.2 reads the descriptor blocking, as a pipe would be. */
+	if ((fl = fcntl(p->child_rfd, F_GETFL)) >= 0)
+		fcntl(p->child_rfd, F_SETFL, fl & ~O_NONBLOCK);
+	if ((fl = fcntl(p->child_wfd, F_GETFL)) >= 0)
+		fcntl(p->child_wfd, F_SETFL, fl & ~O_NONBLOCK);
+	return 0;
+}
+
 int
 dm_pool_create(enum dm_pool_kind kind, const char *fifo_path,
 	       struct dm_pool **out)
@@ -240,9 +269,13 @@ dm_pool_create(enum dm_pool_kind kind, const char *fifo_path,
 		return -ENOMEM;
 	p->kind = kind;
 	p->rfd = p->wfd = p->child_rfd = p->child_wfd = -1;
-	rc = kind == DM_POOL_FIFO ? create_fifo(p, fifo_path) : create_pipe(p);
+	rc = kind == DM_POOL_PIPE ? create_pipe(p) : create_fifo(p, fifo_path);
 	if (rc != 0) {
 		free(p);
+		return rc;
+	}
+	if (kind == DM_POOL_DUAL && (rc = open_fifo_child_fds(p)) != 0) {
+		dm_pool_destroy(p);
 		return rc;
 	}
 	*out = p;
@@ -356,6 +389,53 @@ dm_pool_child_fds(const struct dm_pool *p, int *rfd, int *wfd)
 {
 	*rfd = p->child_rfd;
 	*wfd = p->child_wfd;
+}
+
+const char *
+dm_pool_fifo_path(const struct dm_pool *p)
+{
+	return p->fifo_path;
+}
+
+int
+dm_pool_available(const struct dm_pool *p)
+{
+	int n = 0;
+
+	if (ioctl(p->rfd, FIONREAD, &n) != 0)
+		return -errno;
+	return n;
+}
+
+int
+dm_pool_resync(struct dm_pool *p, int *delta)
+{
+	char b[256];
+	int avail, d = 0;
+	ssize_t n;
+
+	if ((avail = dm_pool_available(p)) < 0)
+		return avail;
+	while ((unsigned)avail > p->target) {
+		size_t want = (unsigned)avail - p->target;
+
+		n = read(p->rfd, b, want < sizeof(b) ? want : sizeof(b));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		avail -= (int)n;
+		d -= (int)n;
+	}
+	if ((unsigned)avail < p->target) {
+		unsigned put = put_tokens(p, p->target - (unsigned)avail);
+
+		d += (int)put;
+	}
+	p->debt = 0;
+	if (delta != NULL)
+		*delta = d;
+	return 0;
 }
 
 /* ---- MAKEFLAGS ---------------------------------------------------------- */
@@ -498,7 +578,14 @@ dm_pool_merge_makeflags(const struct dm_pool *p, const char *old,
 		goto err_after_kept;
 	/* Every make from 4.1 to 4.4 takes this pair for a pipe; the last
 	 * --jobserver-auth counts, so ours must come after any other. */
-	if (p->kind == DM_POOL_PIPE)
+	if (p->kind == DM_POOL_DUAL)
+		rc = dm_buf_appendf(out,
+				    " -j --jobserver-auth=fifo:%s"
+				    " --jobserver-fds=%d,%d"
+				    " --jobserver-auth=%d,%d",
+				    p->fifo_path, p->child_rfd, p->child_wfd,
+				    p->child_rfd, p->child_wfd);
+	else if (p->kind == DM_POOL_PIPE)
 		rc = dm_buf_appendf(out,
 				    " -j --jobserver-fds=%d,%d"
 				    " --jobserver-auth=%d,%d",

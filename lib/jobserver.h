@@ -15,7 +15,11 @@
 
 #include "buf.h"
 
-enum dm_pool_kind { DM_POOL_PIPE, DM_POOL_FIFO };
+/* DM_POOL_DUAL is a FIFO whose two ends are also inherited as pipe
+ * descriptors: make >= 4.4 and ninja >= 1.13 open it by path, make <= 4.3
+ * (which rejects a fifo: auth as fatal) reads and writes the descriptors.
+ * Both reach the same kernel pipe, so it is one pool for every client. */
+enum dm_pool_kind { DM_POOL_PIPE, DM_POOL_FIFO, DM_POOL_DUAL };
 
 struct dm_pool;
 
@@ -28,8 +32,8 @@ int dm_pool_kind_for_make(const char *make, enum dm_pool_kind *kind,
  * "GNU Make 4.4.1" gives 4, 4.  DM_ECONFIG when it is not GNU make's. */
 int dm_pool_parse_make_version(const char *text, int *major, int *minor);
 
-/* Creates an empty pool.  fifo_path is where a FIFO pool lives (created
- * mode 0600, removed by dm_pool_destroy); ignored for a pipe.  The
+/* Creates an empty pool.  fifo_path is where a FIFO (or dual) pool lives
+ * (created mode 0600, removed by dm_pool_destroy); ignored for a pipe.  The
  * server's own descriptors are non-blocking and close-on-exec; the
  * descriptors for the child (pipe kind) are not close-on-exec. */
 int dm_pool_create(enum dm_pool_kind kind, const char *fifo_path,
@@ -48,13 +52,24 @@ int dm_pool_fd_for_poll(const struct dm_pool *p);
 /* Writes into *out the MAKEFLAGS a child should get: `old` with any -j,
  * -jN, --jobs, --jobserver-fds=, --jobserver-auth= removed (sets
  * *removed_j when a -j was there), plus ` -j --jobserver-fds=R,W
- * --jobserver-auth=R,W` (pipe) or ` -j --jobserver-auth=fifo:PATH`
- * (FIFO). */
+ * --jobserver-auth=R,W` (pipe), ` -j --jobserver-auth=fifo:PATH`
+ * (FIFO) or ` -j --jobserver-auth=fifo:PATH --jobserver-fds=R,W
+ * --jobserver-auth=R,W` (dual: the last auth is the one make and ninja
+ * use, and make 4.3 takes only descriptors). */
 int dm_pool_merge_makeflags(const struct dm_pool *p, const char *old,
 			    struct dm_buf *out, int *removed_j);
 /* The pipe's descriptors the child must inherit at these numbers; both
  * -1 for a FIFO pool. */
 void dm_pool_child_fds(const struct dm_pool *p, int *rfd, int *wfd);
+/* The FIFO's path (FIFO and dual pools), NULL for a pipe. */
+const char *dm_pool_fifo_path(const struct dm_pool *p);
+/* Tokens sitting in the pool now (FIONREAD), or a negative error. */
+int dm_pool_available(const struct dm_pool *p);
+/* Makes the pool hold exactly its target, forgetting any debt.  Only
+ * right when no client holds a token (every client is gone): tokens that
+ * a client killed with SIGKILL took are put back this way.  *delta (may
+ * be NULL) is the number of tokens written (> 0) or read back (< 0). */
+int dm_pool_resync(struct dm_pool *p, int *delta);
 
 /* ---- client: what make does with the pool ---------------------------- */
 
