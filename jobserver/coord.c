@@ -3,12 +3,20 @@
  *
  * One libuv loop holds: the child build process, the jobserver pool (and a
  * poll on its read end while tokens are owed back), the Unix socket the
- * shims connect to, the connection to the scheduler (reconnected in the
- * background when it drops), and the toolchain-identity cache whose
- * entries are computed on libuv's thread pool.
+ * shims and gates connect to, the connection to the scheduler
+ * (reconnected in the background when it drops), and the
+ * toolchain-identity cache whose entries are computed on libuv's thread
+ * pool.
+ *
+ * The pool is a FIFO in every mode.  make <= 4.3 cannot open a FIFO by
+ * path, so for it (and for `run`, whose command may be any make) the
+ * FIFO's ends are also passed as pipe descriptors: one pool, whichever
+ * way a client finds it (lib/jobserver.h, DM_POOL_DUAL).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,21 +30,39 @@
 #include "../lib/auth.h"
 #include "../lib/buf.h"
 #include "../lib/config.h"
+#include "../lib/fs.h"
 #include "../lib/conn.h"
 #include "../lib/err.h"
 #include "../lib/io.h"
 #include "../lib/jobserver.h"
 #include "../lib/log.h"
 #include "../lib/net.h"
+#include "../lib/spawn.h"
 #include "../lib/toolchain.h"
+#include "../ninja-pool/ninja.h"
 #include "coord.h"
+#include "serve.h"
 
 #ifndef DM_MASQDIR
 #define DM_MASQDIR "/usr/local/libexec/dmake/bin"
 #endif
+#ifndef DM_BINDIR
+#define DM_BINDIR "/usr/local/bin"
+#endif
 
 #define RECONNECT_MS 2000
 #define CONNECT_TIMEOUT_MS 3000
+/* `dmake ninja` waits this long for the scheduler's first grant before it
+ * sizes ninja's -j without it. */
+#define FIRST_GRANT_MS 3000
+/* `dmake serve` looks for tokens lost with killed clients this often. */
+#define RECLAIM_MS 2000
+/* ninja's -j for ninja without jobserver: local slots plus this many, or
+ * four times the first grant if that is more (a -j is fixed for the
+ * whole run, the grant is not), at most NINJA_JOBS_MAX in all.  Jobs
+ * beyond what the cluster takes wait, cheaply, for a slot. */
+#define NINJA_JOBS_EXTRA 64
+#define NINJA_JOBS_MAX 1024
 
 struct coord;
 
@@ -61,6 +87,9 @@ struct shim {
 	int queued;	       /* on co->slot_wait */
 	struct tc_entry *tcw; /* waiting for this identity */
 	int holds_local;
+	pid_t pid;	    /* as the shim or gate said (LOCAL_ACQUIRE) */
+	int lent;	    /* its slot is lent to a process it started */
+	struct shim *lender; /* the ancestor whose slot this one borrowed */
 	char *want_compiler, *want_name;
 	uint64_t shim_req, coord_req; /* an outstanding PLACE */
 	uint64_t ticket;	      /* a PLACED job not yet ended */
@@ -68,10 +97,12 @@ struct shim {
 
 struct coord {
 	uv_loop_t *loop;
+	const struct coord_opts *o;
 	struct dm_config cfg;
 	struct dm_key key;
 	int local_slots;
 	int local_busy;
+	int local_peak; /* most local slots in use at once */
 	TAILQ_HEAD(, shim) slot_wait;
 	LIST_HEAD(, shim) shims;
 	LIST_HEAD(, tc_entry) tcs;
@@ -80,7 +111,8 @@ struct coord {
 	uv_poll_t pool_poll;
 	int pool_polling;
 
-	char rundir[PATH_MAX], sockpath[PATH_MAX + 8];
+	char rundir[PATH_MAX], sockpath[PATH_MAX + 8], fifopath[PATH_MAX + 16];
+	int own_rundir; /* made by us, removed at the end (not serve) */
 	uv_pipe_t shim_server;
 
 	struct dm_conn *sched;
@@ -96,6 +128,22 @@ struct coord {
 	int child_running;
 	int exit_code;
 	uv_signal_t sig[3];
+	char masq[PATH_MAX];
+
+	/* dmake ninja */
+	char **ninja_argv; /* ninja's final arguments, -j added at spawn */
+	char ninja_out[4096]; /* the gated copy of the manifest */
+	char *ninja_fopt;     /* the user's -fFILE word, rewritten; ours */
+	char ninja_j[16];     /* the N of our -j N */
+	int ninja_jobs;	   /* 0: no -j of ours (ninja >= 1.13, user -j) */
+	int await_grant;   /* the child starts at the first grant */
+	uv_timer_t start_timer;
+
+	/* dmake serve */
+	uv_timer_t reclaim_timer;
+	unsigned reclaimed;
+	char statspath[PATH_MAX + 8]; /* "" when not serving */
+	unsigned stats_written;	      /* outcomes counted in the file */
 
 	unsigned n_remote, n_local, n_fallback;
 	unsigned peak_tokens;
@@ -104,6 +152,7 @@ struct coord {
 };
 
 static void update_tokens(struct coord *co);
+static void start_child(struct coord *co);
 
 /* ---- tokens ---------------------------------------------------------- */
 
@@ -245,18 +294,126 @@ serve_slot_queue(struct coord *co)
 		s->queued = 0;
 		s->holds_local = 1;
 		co->local_busy++;
+		if (co->local_busy > co->local_peak)
+			co->local_peak = co->local_busy;
 		grant_local(s);
+	}
+}
+
+/* ---- lent slots --------------------------------------------------------
+ *
+ * A process that asks for a local slot while one of its ancestors holds
+ * one (a gated ninja step that runs make, an LTO link whose wrapper runs
+ * the compiler again) would wait for ever once every slot is held that
+ * way.  So, like make's implicit token, each holder lends its slot to one
+ * descendant at a time: the descendant runs while the ancestor waits for
+ * it, and the local CPU count is still respected.  Pids are the ones the
+ * shims send; a shim in another pid namespace finds no lender and simply
+ * waits its turn. */
+
+static pid_t
+parent_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd, ppid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* "PID (COMM) STATE PPID ...": COMM may hold anything, even ')'. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return -1;
+	return (pid_t)ppid;
+}
+
+/* The slot holder among pid's ancestors (nearest first) that has no loan
+ * out now, or NULL.  only: look for that holder alone. */
+static struct shim *
+find_lender(struct coord *co, pid_t pid, struct shim *only)
+{
+	struct shim *h;
+
+	for (int depth = 0; depth < 64 && pid > 1; depth++) {
+		if ((pid = parent_of(pid)) <= 1)
+			break;
+		LIST_FOREACH(h, &co->shims, all)
+		{
+			if (h->holds_local && !h->lent && h->pid == pid &&
+			    (only == NULL || h == only))
+				return h;
+		}
+	}
+	return NULL;
+}
+
+static void
+lend(struct shim *lender, struct shim *s)
+{
+	struct coord *co = s->co;
+
+	if (s->queued) {
+		TAILQ_REMOVE(&co->slot_wait, s, wait);
+		s->queued = 0;
+	}
+	lender->lent = 1;
+	s->lender = lender;
+	s->holds_local = 1;
+	dm_debug("pid %d runs in the local slot of its ancestor %d",
+		 (int)s->pid, (int)lender->pid);
+	grant_local(s);
+}
+
+/* A loan came back: the next waiting descendant of the lender gets it. */
+static void
+lend_to_waiter(struct coord *co, struct shim *lender)
+{
+	struct shim *s;
+
+	TAILQ_FOREACH(s, &co->slot_wait, wait)
+	{
+		if (find_lender(co, s->pid, lender) != NULL) {
+			lend(lender, s);
+			return;
+		}
 	}
 }
 
 static void
 release_local(struct shim *s)
 {
+	struct coord *co = s->co;
+	struct shim *b;
+
 	if (!s->holds_local)
 		return;
 	s->holds_local = 0;
-	s->co->local_busy--;
-	serve_slot_queue(s->co);
+	if (s->lender != NULL) {
+		struct shim *l = s->lender;
+
+		s->lender = NULL;
+		l->lent = 0;
+		lend_to_waiter(co, l);
+		return;
+	}
+	if (s->lent) {
+		/* The borrower keeps running: the slot is its own now. */
+		s->lent = 0;
+		LIST_FOREACH(b, &co->shims, all)
+		{
+			if (b->lender == s)
+				b->lender = NULL;
+		}
+		return;
+	}
+	co->local_busy--;
+	serve_slot_queue(co);
 }
 
 static void
@@ -293,9 +450,16 @@ shim_msg(struct dm_conn *c, uint16_t type, union dm_msg *m)
 		free(s->want_name);
 		s->want_compiler = strdup(m->local_acquire.compiler);
 		s->want_name = strdup(m->local_acquire.name);
+		s->pid = (pid_t)m->local_acquire.pid;
 		s->queued = 1;
 		TAILQ_INSERT_TAIL(&co->slot_wait, s, wait);
 		serve_slot_queue(co);
+		if (s->queued) {
+			struct shim *l = find_lender(co, s->pid, NULL);
+
+			if (l != NULL)
+				lend(l, s);
+		}
 		break;
 	case DM_MSG_LOCAL_RELEASE:
 		release_local(s);
@@ -341,6 +505,29 @@ shim_msg(struct dm_conn *c, uint16_t type, union dm_msg *m)
 	}
 }
 
+/* `dmake serve` keeps its counters in a file beside the socket, for
+ * hooks that report per package (hooks/kiss): one line, rewritten
+ * whole when a shim that changed them leaves. */
+static void
+write_stats(struct coord *co)
+{
+	char tmp[sizeof(co->statspath) + 8];
+	unsigned n = co->n_remote + co->n_local + co->n_fallback;
+	FILE *f;
+
+	if (co->statspath[0] == '\0' || n == co->stats_written)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", co->statspath);
+	if ((f = fopen(tmp, "we")) == NULL)
+		return;
+	fprintf(f, "remote=%u local=%u fallback=%u reclaimed=%u\n",
+		co->n_remote, co->n_local, co->n_fallback, co->reclaimed);
+	if (fclose(f) == 0 && rename(tmp, co->statspath) == 0)
+		co->stats_written = n;
+	else
+		unlink(tmp);
+}
+
 static void
 shim_close(struct dm_conn *c, int reason)
 {
@@ -360,6 +547,7 @@ shim_close(struct dm_conn *c, int reason)
 	free(s->want_compiler);
 	free(s->want_name);
 	free(s);
+	write_stats(co);
 }
 
 static void shim_ready(struct dm_conn *c, uint16_t role);
@@ -427,6 +615,8 @@ sched_msg(struct dm_conn *c, uint16_t type, union dm_msg *m)
 		co->build_id = m->grant.build_id;
 		co->grant = m->grant.slots;
 		update_tokens(co);
+		if (co->await_grant)
+			start_child(co);
 		break;
 	case DM_MSG_PLACED:
 		s = shim_by_req(co, m->placed.req);
@@ -618,6 +808,14 @@ on_signal(uv_signal_t *h, int signum)
 {
 	struct coord *co = h->data;
 
+	if (co->o->mode == COORD_SERVE) {
+		/* A server has no terminal to hang up on it. */
+		if (signum != SIGHUP) {
+			co->exit_code = 0;
+			stop(co);
+		}
+		return;
+	}
 	/* Ctrl-C reaches make through the terminal too; a signal sent to
 	 * dmake alone is passed on so the build stops the same way. */
 	if (co->child_running)
@@ -732,6 +930,285 @@ spawn_child(struct coord *co, char **argv, const char *masq)
 	return 0;
 }
 
+/* ---- dmake ninja ------------------------------------------------------ */
+
+/* What runs after the first grant (or without one): ninja with its -j,
+ * or the command. */
+static void
+start_child(struct coord *co)
+{
+	char **argv = co->o->argv;
+	int rc;
+
+	co->await_grant = 0;
+	if (uv_is_active((uv_handle_t *)&co->start_timer))
+		uv_timer_stop(&co->start_timer);
+	if (co->ninja_argv != NULL) {
+		argv = co->ninja_argv;
+		if (co->ninja_jobs > 0) {
+			unsigned extra = 4 * co->grant > NINJA_JOBS_EXTRA
+						 ? 4 * co->grant
+						 : NINJA_JOBS_EXTRA;
+
+			co->ninja_jobs = co->local_slots + (int)extra;
+			if (co->ninja_jobs > NINJA_JOBS_MAX)
+				co->ninja_jobs = NINJA_JOBS_MAX;
+			snprintf(co->ninja_j, sizeof(co->ninja_j), "%d",
+				 co->ninja_jobs);
+			/* argv[1] and argv[2] were kept free for "-j N". */
+			argv[1] = "-j";
+			argv[2] = co->ninja_j;
+			dm_info("ninja runs with -j %s; dmake-gate keeps local "
+				"steps to %d slots",
+				co->ninja_j, co->local_slots);
+		} else {
+			/* No -j of ours: start two places later. */
+			argv[2] = argv[0];
+			argv += 2;
+		}
+	}
+	if ((rc = spawn_child(co, argv, co->masq)) != 0)
+		stop(co);
+}
+
+static void
+on_start_timer(uv_timer_t *t)
+{
+	struct coord *co = t->data;
+
+	if (co->await_grant)
+		start_child(co);
+}
+
+/* Runs plain ninja once to bring the manifest up to date when a build
+ * statement of its own regenerates it (CMake's re-run rule), as ninja
+ * does first thing; the rewritten copy has no such statement. */
+static int
+regenerate(struct coord *co, const struct ninja_args *na)
+{
+	const char *argv[8];
+	struct dm_spawn_opts so = {0};
+	struct dm_spawn_result r = {0};
+	const char *mf = na->manifest != NULL ? na->manifest : "build.ninja";
+	int n = 0, rc;
+
+	argv[n++] = co->o->argv[0];
+	if (na->dir != NULL) {
+		argv[n++] = "-C";
+		argv[n++] = na->dir;
+	}
+	argv[n++] = "-f";
+	argv[n++] = mf;
+	argv[n++] = mf;
+	argv[n] = NULL;
+	so.argv = argv;
+	so.stdin_fd = 0;
+	so.stdout_fd = -1; /* "no work to do" is not news */
+	so.stderr_fd = 2;
+	if ((rc = dm_spawn_run(&so, &r)) != 0)
+		return rc;
+	if (r.exit_code != 0 || r.signal != 0) {
+		dm_error("regenerating %s failed", mf);
+		return DM_ECHILD;
+	}
+	return 0;
+}
+
+/* Reads ninja's version (ninja >= 1.13 gets the FIFO pool and no -j),
+ * writes the gated copy of the build files and ninja's final arguments
+ * (co->ninja_argv, freed by coord_run). */
+static int
+prepare_ninja(struct coord *co, enum dm_pool_kind *kind)
+{
+	const struct coord_opts *o = co->o;
+	struct ninja_args na;
+	struct ninja_wrap w;
+	char outdir[PATH_MAX + 8], gate[PATH_MAX], why[1024];
+	int major = 0, minor = 0, rc, argc = 0, jobserver;
+
+	while (o->argv[argc] != NULL)
+		argc++;
+	ninja_args_scan(o->argv, &na);
+	rc = ninja_version(o->argv[0], &major, &minor);
+	if (rc == -ENOENT) {
+		dm_error("cannot run %s: %s", o->argv[0], dm_strerror(rc));
+		return rc;
+	}
+	jobserver = rc == 0 && ninja_has_jobserver(major, minor);
+	if (jobserver)
+		*kind = DM_POOL_FIFO; /* ninja takes the last auth: the FIFO */
+	if (coord_sibling("dmake-gate", gate, sizeof(gate)) != 0) {
+		dm_error("cannot find dmake-gate beside dmake or in %s",
+			 DM_BINDIR);
+		return -ENOENT;
+	}
+	snprintf(outdir, sizeof(outdir), "%s/ninja", co->rundir);
+	if (mkdir(outdir, 0700) != 0)
+		return -errno;
+	rc = ninja_wrap_manifest(na.dir, na.manifest, outdir, gate, &w, why,
+				 sizeof(why));
+	if (rc == 0 && w.manifest_is_output) {
+		if ((rc = regenerate(co, &na)) != 0)
+			return rc;
+		rc = ninja_wrap_manifest(na.dir, na.manifest, outdir, gate, &w,
+					 why, sizeof(why));
+	}
+	if (rc != 0) {
+		dm_error("%s", why);
+		return rc;
+	}
+	dm_info("gated %u rules in %u build files", w.rules, w.files);
+	/* argv: ninja, two places for "-j N" (see start_child), -f FILE
+	 * unless the user gave one, then the user's arguments with their
+	 * -f FILE pointing at the copy. */
+	memcpy(co->ninja_out, w.out, sizeof(co->ninja_out));
+	if ((co->ninja_argv = calloc((size_t)argc + 6, sizeof(char *))) == NULL)
+		return -ENOMEM;
+	{
+		int k = 3;
+
+		co->ninja_argv[0] = o->argv[0];
+		if (na.manifest_idx < 0) {
+			co->ninja_argv[k++] = "-f";
+			co->ninja_argv[k++] = co->ninja_out;
+		}
+		for (int i = 1; i < argc; i++) {
+			char *a = o->argv[i];
+
+			if (i == na.manifest_idx) {
+				struct dm_buf b;
+
+				dm_buf_init(&b);
+				dm_buf_appendf(&b, "%.*s%s",
+					       (int)na.manifest_off, a,
+					       co->ninja_out);
+				a = co->ninja_fopt = dm_buf_cstr(&b);
+			}
+			co->ninja_argv[k++] = a;
+		}
+		co->ninja_argv[k] = NULL;
+	}
+	/* ninja >= 1.13 reads the pool; a -j of the user's wins anyway. */
+	co->ninja_jobs = jobserver || na.has_j ? 0 : 1;
+	return 0;
+}
+
+/* ---- dmake serve ------------------------------------------------------ */
+
+/* Does any process but us have the FIFO open?  Read from /proc; a
+ * process we may not look at counts as not holding it. */
+static int
+fifo_in_use(struct coord *co)
+{
+	struct stat fst, st;
+	DIR *proc, *fds;
+	struct dirent *p, *f;
+	char path[PATH_MAX];
+	int found = 0;
+
+	if (stat(co->fifopath, &fst) != 0 || (proc = opendir("/proc")) == NULL)
+		return 1;
+	while (!found && (p = readdir(proc)) != NULL) {
+		if (p->d_name[0] < '0' || p->d_name[0] > '9' ||
+		    atoi(p->d_name) == (int)getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
+		if ((fds = opendir(path)) == NULL)
+			continue;
+		while ((f = readdir(fds)) != NULL) {
+			if (f->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%s/fd/%s",
+				 p->d_name, f->d_name);
+			if (stat(path, &st) == 0 && st.st_dev == fst.st_dev &&
+			    st.st_ino == fst.st_ino) {
+				found = 1;
+				break;
+			}
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return found;
+}
+
+/* Tokens taken by a client killed with SIGKILL are gone from the FIFO
+ * for good.  When nothing else has the FIFO open and no shim is here,
+ * nobody can hold a token: the FIFO must hold them all, and is made to. */
+static void
+on_reclaim_timer(uv_timer_t *t)
+{
+	struct coord *co = t->data;
+	unsigned want = dm_pool_target(co->pool) + dm_pool_debt(co->pool);
+	int avail = dm_pool_available(co->pool), delta = 0;
+
+	if (avail < 0 || (unsigned)avail == want)
+		return;
+	if (co->local_busy > 0 || !LIST_EMPTY(&co->shims) || fifo_in_use(co))
+		return;
+	if (dm_pool_resync(co->pool, &delta) == 0 && delta != 0) {
+		if (delta > 0)
+			co->reclaimed += (unsigned)delta;
+		dm_warn("%s %d jobserver tokens lost with clients that were "
+			"killed",
+			delta > 0 ? "put back" : "took back",
+			delta > 0 ? delta : -delta);
+	}
+}
+
+/* The serve's directories and stale files: a socket nobody answers on
+ * and a FIFO from a server that is gone are removed; a live server is an
+ * error. */
+static int
+serve_paths(struct coord *co, gid_t gid)
+{
+	const struct coord_opts *o = co->o;
+	char dir[PATH_MAX], *slash;
+	mode_t mode = gid != (gid_t)-1 ? 0710 : 0700;
+	int fd, rc;
+
+	snprintf(co->sockpath, sizeof(co->sockpath), "%s", o->socket);
+	snprintf(co->fifopath, sizeof(co->fifopath), "%s", o->fifo);
+	for (int i = 0; i < 2; i++) {
+		snprintf(dir, sizeof(dir), "%s", i == 0 ? o->socket : o->fifo);
+		if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+			continue;
+		*slash = '\0';
+		if ((rc = dm_mkdir_p(dir, mode)) != 0) {
+			dm_error("cannot create %s: %s", dir, dm_strerror(rc));
+			return rc;
+		}
+		if (gid != (gid_t)-1 && (chown(dir, (uid_t)-1, gid) != 0 ||
+					 chmod(dir, mode) != 0))
+			dm_warn("cannot give group access to %s: %s", dir,
+				strerror(errno));
+	}
+	if ((fd = dm_net_connect_unix(co->sockpath)) >= 0) {
+		close(fd);
+		dm_error("another dmake serve answers on %s", co->sockpath);
+		return -EADDRINUSE;
+	}
+	unlink(co->sockpath);
+	unlink(co->fifopath);
+	return 0;
+}
+
+static void
+serve_perms(struct coord *co, gid_t gid)
+{
+	mode_t mode = gid != (gid_t)-1 ? 0660 : 0600;
+	const char *paths[2] = {co->sockpath, co->fifopath};
+
+	for (int i = 0; i < 2; i++) {
+		if (gid != (gid_t)-1 && chown(paths[i], (uid_t)-1, gid) != 0)
+			dm_warn("cannot give %s to the group: %s", paths[i],
+				strerror(errno));
+		if (chmod(paths[i], mode) != 0)
+			dm_warn("cannot chmod %s: %s", paths[i],
+				strerror(errno));
+	}
+}
+
 /* ---- setup ------------------------------------------------------------ */
 
 int
@@ -762,6 +1239,25 @@ coord_masq_dir(char *out, size_t len)
 	return -ENOENT;
 }
 
+int
+coord_sibling(const char *name, char *out, size_t len)
+{
+	char self[PATH_MAX - 64], *slash;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			*slash = '\0';
+			snprintf(out, len, "%s/%s", self, name);
+			if (access(out, X_OK) == 0)
+				return 0;
+		}
+	}
+	snprintf(out, len, "%s/%s", DM_BINDIR, name);
+	return access(out, X_OK) == 0 ? 0 : -ENOENT;
+}
+
 static int
 make_rundir(struct coord *co)
 {
@@ -776,6 +1272,9 @@ make_rundir(struct coord *co)
 	if (mkdtemp(co->rundir) == NULL)
 		return -errno;
 	snprintf(co->sockpath, sizeof(co->sockpath), "%s/sock", co->rundir);
+	snprintf(co->fifopath, sizeof(co->fifopath), "%s/jobserver",
+		 co->rundir);
+	co->own_rundir = 1;
 	return 0;
 }
 
@@ -786,9 +1285,9 @@ summary(struct coord *co)
 
 	fprintf(stderr,
 		"dmake: remote=%u local=%u fallback=%u wall=%.1fs "
-		"peak_tokens=%u\n",
+		"peak_tokens=%u peak_local=%d\n",
 		co->n_remote, co->n_local, co->n_fallback, wall,
-		co->peak_tokens);
+		co->peak_tokens, co->local_peak);
 }
 
 static void
@@ -804,17 +1303,58 @@ free_tcs(struct coord *co)
 	}
 }
 
+/* The rewritten build files: one directory level of plain files. */
+static void
+remove_tree(const char *dir)
+{
+	char path[PATH_MAX + 512];
+	struct dirent *e;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* The pool for a make that is not told apart (`run`, ninja's children):
+ * FIFO alone when the make on PATH reads one, else dual. */
+static enum dm_pool_kind
+kind_for_path_make(void)
+{
+	const char *make = getenv("MAKE");
+	enum dm_pool_kind k;
+
+	if (dm_pool_kind_for_make(make != NULL && make[0] != '\0' ? make
+								  : "make",
+				  &k, NULL, NULL) == 0 &&
+	    k == DM_POOL_FIFO)
+		return DM_POOL_FIFO;
+	return DM_POOL_DUAL;
+}
+
 int
 coord_run(const struct coord_opts *o)
 {
 	static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
 	struct coord *co;
-	enum dm_pool_kind kind = DM_POOL_PIPE;
-	char why[512], masq[PATH_MAX];
+	enum dm_pool_kind kind = DM_POOL_DUAL;
+	char why[512];
+	gid_t gid = (gid_t)-1;
 	int rc, major = 0, minor = 0, fd, ret = 2;
 
 	if ((co = calloc(1, sizeof(*co))) == NULL)
 		return 2;
+	/* A closed stderr (`dmake ninja | head`) must not kill us before we
+	 * clean up; libuv gives children back the default. */
+	signal(SIGPIPE, SIG_IGN);
+	co->o = o;
 	co->t_start = uv_hrtime();
 	co->exit_code = 2;
 	TAILQ_INIT(&co->slot_wait);
@@ -826,32 +1366,53 @@ coord_run(const struct coord_opts *o)
 	}
 	co->local_slots = co->cfg.local_slots > 0 ? co->cfg.local_slots
 						  : dm_cpu_count();
-	if (coord_masq_dir(masq, sizeof(masq)) != 0) {
+	if (coord_masq_dir(co->masq, sizeof(co->masq)) != 0) {
 		dm_error("cannot find the compiler masquerade directory; set "
 			 "DMAKE_MASQ_DIR or reinstall dmake");
 		goto err_after_alloc;
 	}
-	if (o->mode == COORD_MAKE &&
-	    (rc = dm_pool_kind_for_make(o->argv[0], &kind, &major, &minor)) !=
-		    0) {
-		dm_error("%s does not look like GNU make (%s)", o->argv[0],
-			 dm_strerror(rc));
-		goto err_after_alloc;
-	}
-	if ((rc = make_rundir(co)) != 0) {
-		dm_error("cannot create a runtime directory: %s",
-			 dm_strerror(rc));
-		goto err_after_alloc;
-	}
-	{
-		char fifo[sizeof(co->rundir) + 16];
-
-		snprintf(fifo, sizeof(fifo), "%s/jobserver", co->rundir);
-		if ((rc = dm_pool_create(kind, fifo, &co->pool)) != 0) {
-			dm_error("cannot create the jobserver: %s",
-				 dm_strerror(rc));
-			goto err_after_rundir;
+	switch (o->mode) {
+	case COORD_MAKE:
+		if ((rc = dm_pool_kind_for_make(o->argv[0], &kind, &major,
+						&minor)) != 0) {
+			dm_error("%s does not look like GNU make (%s)",
+				 o->argv[0], dm_strerror(rc));
+			goto err_after_alloc;
 		}
+		/* make <= 4.3: the FIFO's ends as descriptors. */
+		if (kind == DM_POOL_PIPE)
+			kind = DM_POOL_DUAL;
+		break;
+	case COORD_RUN:
+	case COORD_NINJA:
+		kind = kind_for_path_make();
+		break;
+	case COORD_SERVE:
+		kind = DM_POOL_FIFO;
+		if (o->group != NULL) {
+			struct group *g = getgrnam(o->group);
+
+			if (g == NULL) {
+				dm_error("no group named %s", o->group);
+				goto err_after_alloc;
+			}
+			gid = g->gr_gid;
+		}
+		break;
+	}
+	rc = o->mode == COORD_SERVE ? serve_paths(co, gid) : make_rundir(co);
+	if (rc != 0) {
+		if (o->mode != COORD_SERVE)
+			dm_error("cannot create a runtime directory: %s",
+				 dm_strerror(rc));
+		goto err_after_alloc;
+	}
+	if (o->mode == COORD_NINJA && prepare_ninja(co, &kind) != 0)
+		goto err_after_rundir;
+	if ((rc = dm_pool_create(kind, co->fifopath, &co->pool)) != 0) {
+		dm_error("cannot create the jobserver at %s: %s", co->fifopath,
+			 dm_strerror(rc));
+		goto err_after_rundir;
 	}
 	co->loop = uv_default_loop();
 
@@ -874,6 +1435,10 @@ coord_run(const struct coord_opts *o)
 	}
 	uv_timer_init(co->loop, &co->reconnect);
 	co->reconnect.data = co;
+	uv_timer_init(co->loop, &co->start_timer);
+	co->start_timer.data = co;
+	uv_timer_init(co->loop, &co->reclaim_timer);
+	co->reclaim_timer.data = co;
 	if (co->cfg.scheduler[0] != '\0') {
 		fd = connect_sched(co);
 		if (fd < 0 || attach_sched(co, fd) != 0) {
@@ -906,10 +1471,32 @@ coord_run(const struct coord_opts *o)
 		co->sig[i].data = co;
 		uv_signal_start(&co->sig[i], on_signal, sigs[i]);
 	}
-	if (spawn_child(co, o->argv, masq) != 0) {
-		stop(co);
-		uv_run(co->loop, UV_RUN_DEFAULT);
-		goto err_after_loop;
+	if (o->mode == COORD_SERVE) {
+		char *slash;
+
+		serve_perms(co, gid);
+		snprintf(co->statspath, sizeof(co->statspath), "%s",
+			 co->sockpath);
+		if ((slash = strrchr(co->statspath, '/')) != NULL)
+			snprintf(slash + 1,
+				 sizeof(co->statspath) -
+					 (size_t)(slash + 1 - co->statspath),
+				 "stats");
+		co->stats_written = ~0u; /* write the zeros once */
+		write_stats(co);
+		serve_print_env(stdout, co->fifopath, co->sockpath, co->masq,
+				co->local_slots);
+		fflush(stdout);
+		uv_timer_start(&co->reclaim_timer, on_reclaim_timer, RECLAIM_MS,
+			       RECLAIM_MS);
+	} else if (o->mode == COORD_NINJA && co->ninja_jobs > 0 &&
+		   co->sched != NULL) {
+		/* -j is fixed for the run: size it from the first grant. */
+		co->await_grant = 1;
+		uv_timer_start(&co->start_timer, on_start_timer, FIRST_GRANT_MS,
+			       0);
+	} else {
+		start_child(co);
 	}
 	uv_run(co->loop, UV_RUN_DEFAULT);
 	ret = co->exit_code;
@@ -923,8 +1510,18 @@ err_after_pool:
 	dm_pool_destroy(co->pool);
 err_after_rundir:
 	unlink(co->sockpath);
-	rmdir(co->rundir);
+	if (co->statspath[0] != '\0')
+		unlink(co->statspath);
+	if (co->own_rundir) {
+		char ninja_dir[PATH_MAX + 8];
+
+		snprintf(ninja_dir, sizeof(ninja_dir), "%s/ninja", co->rundir);
+		remove_tree(ninja_dir);
+		rmdir(co->rundir);
+	}
 err_after_alloc:
+	free(co->ninja_argv);
+	free(co->ninja_fopt);
 	free_tcs(co);
 	free(co);
 	return ret;

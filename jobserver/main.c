@@ -11,7 +11,9 @@
 #include "../lib/auth.h"
 #include "../lib/err.h"
 #include "../lib/log.h"
+#include "../ninja-pool/ninja.h"
 #include "coord.h"
+#include "serve.h"
 #include "status.h"
 
 #ifndef DM_VERSION
@@ -27,8 +29,14 @@ usage(FILE *f)
 		"  dmake make [MAKE ARGS...]    run GNU make on the cluster; give no -j:\n"
 		"                               the jobserver holds as many tokens as\n"
 		"                               the cluster has slots for this build\n"
+		"  dmake ninja [NINJA ARGS...]  run ninja on the cluster; give no -j:\n"
+		"                               every command goes through dmake-gate, so\n"
+		"                               local steps never exceed the local slots\n"
 		"  dmake run -- CMD [ARGS...]   run any build command with the jobserver\n"
 		"                               and the compiler masquerade exported\n"
+		"  dmake serve [--fifo P] [--socket P] [--group G] [--env]\n"
+		"                               a coordinator that outlives builds, at\n"
+		"                               fixed paths (KISS, portage, profiles)\n"
 		"  dmake status [--json]        nodes, slots, running jobs and builds\n"
 		"  dmake keygen FILE            write a new cluster key (mode 0600)\n"
 		"  dmake --help | --version\n"
@@ -85,7 +93,7 @@ has_j(char **argv)
 static int
 cmd_make(int argc, char **argv)
 {
-	struct coord_opts o = {COORD_MAKE, NULL};
+	struct coord_opts o = {COORD_MAKE, NULL, NULL, NULL, NULL};
 	const char *make = getenv("MAKE");
 	char **av = calloc((size_t)argc + 1, sizeof(char *));
 	int rc;
@@ -108,7 +116,7 @@ cmd_make(int argc, char **argv)
 static int
 cmd_run(int argc, char **argv)
 {
-	struct coord_opts o = {COORD_RUN, NULL};
+	struct coord_opts o = {COORD_RUN, NULL, NULL, NULL, NULL};
 	int first = 2;
 
 	if (first < argc && strcmp(argv[first], "--") == 0)
@@ -119,6 +127,38 @@ cmd_run(int argc, char **argv)
 	}
 	o.argv = argv + first;
 	return coord_run(&o);
+}
+
+static int
+cmd_ninja(int argc, char **argv)
+{
+	struct coord_opts o = {COORD_NINJA, NULL, NULL, NULL, NULL};
+	const char *ninja = getenv("NINJA");
+	struct ninja_args na;
+	char **av = calloc((size_t)argc + 1, sizeof(char *));
+	int rc;
+
+	if (av == NULL)
+		return 2;
+	av[0] = (char *)(ninja != NULL && ninja[0] != '\0' ? ninja : "ninja");
+	for (int i = 2; i < argc; i++)
+		av[i - 1] = argv[i];
+	ninja_args_scan(av, &na);
+	if (na.passthrough) {
+		/* -t, -n, --version: nothing is built, and a tool must see
+		 * the build files as they are. */
+		execvp(av[0], av);
+		dm_error("cannot run %s: %s", av[0], strerror(errno));
+		free(av);
+		return 127;
+	}
+	if (na.has_j)
+		dm_warn("a -j caps ninja below what the cluster may give; "
+			"drop it and let dmake size the build");
+	o.argv = av;
+	rc = coord_run(&o);
+	free(av);
+	return rc;
 }
 
 int
@@ -146,11 +186,10 @@ main(int argc, char **argv)
 		return cmd_run(argc, argv);
 	if (strcmp(argv[1], "status") == 0)
 		return status_main(argc - 1, argv + 1);
-	if (strcmp(argv[1], "ninja") == 0) {
-		dm_error("dmake ninja is not built yet; until it is, use "
-			 "`dmake run -- ninja -jN`");
-		return 2;
-	}
+	if (strcmp(argv[1], "ninja") == 0)
+		return cmd_ninja(argc, argv);
+	if (strcmp(argv[1], "serve") == 0)
+		return serve_main(argc - 1, argv + 1);
 	dm_error("unknown command '%s'; see dmake --help", argv[1]);
 	return 2;
 }

@@ -191,6 +191,48 @@ same_objects() {
 summary_of() { grep '^dmake: remote=' "$1" | tail -n 1; }
 field_of() { sed -n "s/.*[ :]$2=\\([0-9]*\\).*/\\1/p"; }
 
+# small_project: six C files and a Makefile in $T/src/p (P), built once
+# with plain make; the objects are kept in $T/src/ref.
+small_project() {
+	P="$T/src/p"; mkdir -p "$P"
+	for i in 1 2 3 4 5 6; do
+		printf 'int f%d(int x) { int r = 1; for (int k = 0; k < x; k++) r = r * 3 + k * %d; return r; }\n' \
+			"$i" "$i" >"$P/f$i.c"
+	done
+	printf 'OBJS = f1.o f2.o f3.o f4.o f5.o f6.o\nall: $(OBJS)\n%%.o: %%.c\n\tcc -O2 -c $< -o $@\n' >"$P/Makefile"
+	(cd "$P" && make -s -j2 && mkdir ../ref && mv ./*.o ../ref/)
+}
+# The small project's objects equal plain make's.
+same6() {
+	for i in 1 2 3 4 5 6; do cmp -s "$P/f$i.o" "$T/src/ref/f$i.o" || return 1; done
+}
+
+# rec_tool: $T/tools/rec CMD... runs CMD as one step recorded under flock
+# into $REC_LOG as "start N NAME" / "end N NAME", N the steps running
+# then (nothing is recorded without REC_LOG).  REC_HOLD=S keeps each step
+# open S seconds longer, so overlaps are likely if nothing prevented
+# them; no check depends on it.  peak_of LOG: the most steps at once.
+rec_tool() {
+	mkdir -p "$T/tools"
+	cat >"$T/tools/rec" <<'R'
+#!/bin/sh
+log=${REC_LOG:-}
+[ -n "$log" ] || exec "$@"
+step() {
+	flock "$log.lock" sh -c 'n=$(cat "$1.cur" 2>/dev/null || echo 0)
+		n=$((n $2 1)); echo $n >"$1.cur"; echo "$3 $n $4" >>"$1"' \
+		sh "$log" "$1" "$2" "${3##*/}"
+}
+step + start "$1"
+"$@"; rc=$?
+[ -z "${REC_HOLD:-}" ] || sleep "$REC_HOLD"
+step - end "$1"
+exit $rc
+R
+	chmod +x "$T/tools/rec"
+}
+peak_of() { awk '$1 == "start" && $2 > m { m = $2 } END { print m + 0 }' "$1"; }
+
 finish() {
 	[ "$FAILED" -eq 0 ]
 }

@@ -1,0 +1,104 @@
+/*
+ * ninja.h: what `dmake ninja` and `dmake-gate` need to know about ninja.
+ *
+ * ninja 1.12 and older (and samurai) have no jobserver: `dmake ninja`
+ * runs them with a -j as large as the cluster can use and routes every
+ * command of the build through `dmake-gate`, so that links and other
+ * local steps never run more than the local slots at once.  Routing is a
+ * rewrite of the build files, not of the project: every rule's command
+ * C becomes
+ *
+ *     'GATE' --ninja; exit; C
+ *
+ * in copies of build.ninja and of the files it includes, kept in the
+ * coordinator's runtime directory.  ninja runs commands as `/bin/sh -c
+ * COMMAND` (samurai too), so the gate reads the evaluated C from its
+ * parent shell's argv (/proc/PPID/cmdline) with no quoting to get wrong,
+ * runs it in a fresh `/bin/sh -c C`, and the outer shell's `exit` makes
+ * sure C never runs twice.  Rules are rewritten, never build statements,
+ * variables or paths, so an arbitrary build.ninja keeps its meaning.
+ *
+ * This module is the part with no event loop: argument scanning, version
+ * parsing, the rewrite, and the gate's classification of a command.  It
+ * uses lib/ only (DESIGN.md); jobserver/ calls it.
+ */
+#ifndef NINJA_POOL_NINJA_H
+#define NINJA_POOL_NINJA_H
+
+#include <stddef.h>
+
+/* The word the gate is called with from a rewritten rule, and what
+ * follows it in the command: the gate looks for exactly this. */
+#define NINJA_GATE_MARK " --ninja; exit; "
+
+/* ---- ninja's command line ---------------------------------------------- */
+
+struct ninja_args {
+	const char *dir;      /* -C DIR, or NULL */
+	const char *manifest; /* -f FILE, or NULL (build.ninja) */
+	int manifest_idx;     /* argv index of the word holding FILE, or -1 */
+	size_t manifest_off;  /* FILE's offset in that word (-vfFILE: 3) */
+	int has_j;	      /* -j N given */
+	/* -t TOOL, -n, --version, -h: nothing is built; run ninja as it is. */
+	int passthrough;
+};
+
+/* Scans ninja's arguments (argv[0] is ninja) the way its getopt would.
+ * Pointers point into argv. */
+void ninja_args_scan(char **argv, struct ninja_args *a);
+
+/* "1.11.1" gives 1, 11.  -1 when the text is no ninja version (samurai
+ * prints none). */
+int ninja_parse_version(const char *text, int *major, int *minor);
+
+/* Runs `NINJA --version` and parses it; -ENOENT when ninja cannot be
+ * run, DM_ECONFIG when it printed no version (samurai: treated as a
+ * ninja without jobserver). */
+int ninja_version(const char *ninja, int *major, int *minor);
+
+/* ninja >= 1.13 reads a FIFO jobserver from MAKEFLAGS. */
+int ninja_has_jobserver(int major, int minor);
+
+/* ---- the rewrite --------------------------------------------------------- */
+
+struct ninja_wrap {
+	char out[4096]; /* the rewritten top manifest (absolute path) */
+	unsigned files; /* manifests written (top, include, subninja) */
+	unsigned rules; /* rules whose command was wrapped */
+	/* Some build statement outputs the top manifest itself (CMake's
+	 * re-run rule): bring it up to date with plain ninja first, as
+	 * ninja does before it reads a manifest. */
+	int manifest_is_output;
+};
+
+/* Writes rewritten copies of DIR/MANIFEST (DIR NULL: the current
+ * directory; MANIFEST NULL: build.ninja) and of every file it includes
+ * or subninjas into OUTDIR, every rule's command prefixed by
+ *     'GATE' --ninja; exit;
+ * On failure returns a negative code with a sentence in why. */
+int ninja_wrap_manifest(const char *dir, const char *manifest,
+			const char *outdir, const char *gate,
+			struct ninja_wrap *w, char *why, size_t why_len);
+
+/* ---- the gate ---------------------------------------------------------- */
+
+/* Reads /proc/PID/cmdline of the shell that ran the gate and returns, in
+ * a malloc'd string the caller frees, the original command that follows
+ * NINJA_GATE_MARK in its `-c` argument.  -ENOENT when the parent is not
+ * such a shell (the gate was run by hand). */
+int ninja_gate_parent_command(int ppid, char **cmd);
+
+/* 1 when cmd is one simple command that runs a C/C++ compiler driver
+ * (cc, gcc, g++, c++, clang, clang++, with a target prefix or a version
+ * suffix): the gate then hands it to dmake-cc, which takes a local slot
+ * only while it preprocesses (or links), instead of holding one for the
+ * whole remote compile.  Anything with a shell operator (; & | ( ) `
+ * $( or a newline) outside quotes, an assignment first, or any other
+ * program is 0: it runs under the gate's local slot as it is.
+ * Redirections are allowed. */
+int ninja_is_compiler_command(const char *cmd);
+
+/* 1 when NAME (a basename) is a compiler driver name dmake-cc handles. */
+int ninja_is_compiler_name(const char *name);
+
+#endif
