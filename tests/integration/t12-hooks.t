@@ -1,0 +1,176 @@
+#!/bin/sh
+# The distribution hooks against `dmake serve`: a kiss-style queue of
+# packages built the way kiss runs them (hooks/kiss called with kiss's
+# events and arguments, the build's environment from the profile lines
+# `dmake serve --env` prints, `kill 0` after a failed build), and a build
+# as user nobody inside `unshare --net --ipc`, as portage runs its
+# phases, that reaches the server only through the socket's path.
+. "${DMAKE_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
+
+command -v cmake >/dev/null || skip_all "cmake is not installed"
+command -v ninja >/dev/null || skip_all "ninja-build is not installed"
+id nobody >/dev/null 2>&1 || skip_all "no user nobody"
+
+plan 19
+setup
+start_sched
+start_node n1 3
+
+# nobody must reach the server's directory and its own build.
+chmod 711 "$T"
+R="$T/run"
+DMAKE_LOCAL_SLOTS=2 dmake serve --fifo "$R/jobserver" --socket "$R/sock" \
+	--group nogroup >"$T/serve.out" 2>"$T/serve.log" &
+SERVE_PID=$!
+PIDS="$PIDS $SERVE_PID"
+wait_for 10 test -S "$R/sock" || { diag "dmake serve did not start"; cat "$T/serve.log"; exit 1; }
+ok "--group: the FIFO and the socket are the group's (0660, dir 0710)" \
+	sh -c "[ \"\$(stat -c %a:%G '$R/jobserver')\" = 660:nogroup ] &&
+		[ \"\$(stat -c %a:%G '$R/sock')\" = 660:nogroup ] &&
+		[ \"\$(stat -c %a:%G '$R')\" = 710:nogroup ]"
+dmake serve --env --fifo "$R/jobserver" --socket "$R/sock" >"$T/profile"
+
+# ---- packages ------------------------------------------------------------
+S="$T/src/repo"
+mkdir -p "$S/liba" "$S/tool" "$S/broken"
+for i in 1 2 3 4 5 6; do
+	printf 'int a%d(int x) { int r = 0; for (int k = 0; k < x; k++) r += k ^ %d; return r; }\n' \
+		"$i" "$i" >"$S/liba/a$i.c"
+done
+printf 'OBJS = a1.o a2.o a3.o a4.o a5.o a6.o\nliba.a: $(OBJS)\n\tar rcs $@ $(OBJS)\n%%.o: %%.c\n\tcc -O2 -c $< -o $@\n' \
+	>"$S/liba/Makefile"
+printf '#!/bin/sh -e\nmake\nmkdir -p "$1/usr/lib"\ncp liba.a "$1/usr/lib/"\n' >"$S/liba.build"
+for i in 1 2 3 4; do
+	printf 'int t%d(int x) { return x * %d; }\n' "$i" "$i" >"$S/tool/t$i.c"
+done
+printf '#include <stdio.h>\nint t1(int); int t2(int); int t3(int); int t4(int);\nint main(void) { printf("%%d\\n", t1(1) + t2(2) + t3(3) + t4(4)); return 0; }\n' \
+	>"$S/tool/main.c"
+cat >"$S/tool/CMakeLists.txt" <<'M'
+cmake_minimum_required(VERSION 3.20)
+project(tool C)
+add_executable(tool main.c t1.c t2.c t3.c t4.c)
+install(TARGETS tool)
+M
+printf '#!/bin/sh -e\ncmake -B build -G Ninja -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_BUILD_TYPE=Release\nninja -C build\nDESTDIR="$1" ninja -C build install\n' \
+	>"$S/tool.build"
+printf 'int broken(void) { return }\n' >"$S/broken/b.c"
+printf '#!/bin/sh -e\ncc -c b.c\n' >"$S/broken.build"
+chmod +x "$S"/*.build
+
+# fake-kiss PKG...: what kiss does around each build, hooks included: it
+# copies the sources to a build directory and runs the repository's
+# build script there with the package directory as its argument.
+cat >"$T/fake-kiss" <<'K'
+#!/bin/sh
+. "$PROFILE"
+run_hook() {
+	old_ifs=$IFS; IFS=:
+	for h in $KISS_HOOK; do
+		IFS=$old_ifs
+		"$h" "$@" || { echo "fake-kiss: $1 hook failed" >&2; exit 1; }
+	done
+	IFS=$old_ifs
+}
+n=$#; i=0
+for pkg; do
+	i=$((i + 1))
+	run_hook queue-status "$pkg" "$i" "$n"
+	mak=$KISS_TMP/build/$pkg dest=$KISS_TMP/pkg/$pkg
+	rm -rf "$mak" "$dest"; mkdir -p "$mak" "$dest"
+	cp -R "$REPO/$pkg/." "$mak/"
+	run_hook pre-build "$pkg" "$mak"
+	if (cd "$mak" && "$REPO/$pkg.build" "$dest") >"$KISS_TMP/$pkg.log" 2>&1; then
+		run_hook post-build "$pkg" "$dest"
+	else
+		run_hook build-fail "$pkg" "$mak"
+		echo "fake-kiss: $pkg failed" >&2
+		kill 0
+	fi
+done
+K
+chmod +x "$T/fake-kiss"
+mkdir -p "$T/src/kiss"
+(PROFILE="$T/profile" REPO="$S" KISS_TMP="$T/src/kiss" \
+	KISS_HOOK="$DMAKE_SRC_DIR/hooks/kiss" DMAKE_PLACEMENT=remote \
+	setsid "$T/fake-kiss" liba tool broken >"$T/kiss.out" 2>"$T/kiss.err")
+rc=$?
+sed 's/^/# /' "$T/kiss.err"
+ok "queue-status prints each package's place in the queue" \
+	sh -c "grep -q '^dmake: \[1/3\] liba' '$T/kiss.err' && grep -q '^dmake: \[3/3\] broken' '$T/kiss.err'"
+ok "pre-build finds the server" grep -q '^dmake: liba: building on the cluster' "$T/kiss.err"
+ok "liba: its 6 compiles ran on the cluster" \
+	grep -q '^dmake: liba: remote=6 local=0 fallback=0' "$T/kiss.err"
+ok "liba: the package holds the library" test -s "$T/src/kiss/pkg/liba/usr/lib/liba.a"
+ok "tool (cmake, ninja): its 5 compiles ran on the cluster" \
+	sh -c "grep '^dmake: tool: remote=' '$T/kiss.err' | grep -Eq 'remote=([5-9]|[1-9][0-9]) .*fallback=0'"
+ok "tool: cmake found the compiler through the masquerade directory" \
+	grep -q "CMAKE_C_COMPILER:.*=$(dirname "$(command -v dmake)")/masq/cc\$" \
+	"$T/src/kiss/build/tool/build/CMakeCache.txt"
+ok "tool: the program runs" sh -c "[ \"\$('$T/src/kiss/pkg/tool/usr/bin/tool')\" = 30 ]"
+ok "broken: the compile error is the compiler's, reported once" \
+	sh -c "[ \$(grep -c 'error: expected expression' '$T/src/kiss/broken.log') -eq 1 ]"
+ok "broken: build-fail runs, then kiss kills its process group" \
+	sh -c "[ $rc -ne 0 ] && grep -q '^dmake: broken: remote=' '$T/kiss.err' &&
+		grep -q 'fake-kiss: broken failed' '$T/kiss.err'"
+ok "dmake serve outlived the kill 0" kill -0 "$SERVE_PID"
+ok "hooks ignore events they do not know, and succeed" \
+	sh -c "'$DMAKE_SRC_DIR/hooks/kiss' post-install liba && '$DMAKE_SRC_DIR/hooks/kiss'"
+
+# ---- portage's view: nobody, no network, only the socket's path --------
+# The programs and masquerade links where nobody may run them.
+NB="$T/nb"
+mkdir -p "$NB/bin/masq" "$NB/p"
+cp "$(command -v dmake-cc)" "$(command -v dmake-gate)" "$NB/bin/"
+for n in cc gcc; do ln -s ../dmake-cc "$NB/bin/masq/$n"; done
+cp "$S"/liba/*.c "$S/liba/Makefile" "$NB/p/"
+(cd "$NB/p" && make -s liba.a >/dev/null && mkdir ../ref && mv ./*.o ../ref/ && rm liba.a)
+chown -R nobody:nogroup "$NB"
+chmod -R go+rX "$NB"
+before=$(cat "$R/stats")
+cat >"$NB/build.sh" <<B
+#!/bin/sh
+. "$T/profile"
+export DMAKE_MASQ_DIR="$NB/bin/masq" PATH="$NB/bin/masq:$NB/bin:/usr/bin:/bin"
+# What the sandbox leaves: no interface but a loopback that is down.
+ip -o link 2>/dev/null | grep -v ' lo:' && exit 99
+id -un
+cd "$NB/p" && make
+B
+chmod 755 "$NB/build.sh"
+unshare --net --ipc setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	"$NB/build.sh" >"$T/nobody.log" 2>&1
+rc=$?
+sed 's/^/# /' "$T/nobody.log" | head -n 20
+is "as nobody in new net and ipc namespaces, make succeeds" "$rc" 0
+ok "it ran as nobody" grep -q '^nobody$' "$T/nobody.log"
+ok "and used the server's jobserver (no -j1 fallback)" \
+	sh -c "! grep -q 'jobserver unavailable' '$T/nobody.log'"
+DMAKE_LOG=error dmake-gate true 2>/dev/null # settle, as the hook does
+after=$(cat "$R/stats")
+diag "server counters before: $before"
+diag "server counters after:   $after"
+counted() {
+	set -- $(echo "$before $after" | tr -c '0-9\n' ' ')
+	echo $(( ($5 + $6 + $7) - ($1 + $2 + $3) ))
+}
+# Counted as fallbacks: in an empty network namespace the shim cannot
+# reach a node (it dials nodes itself), so it compiles here; what this
+# shows is that slots, tokens and counts went through the socket's path.
+is "the server counted its 6 compiles, through the socket alone" "$(counted)" 6
+same() {
+	for i in 1 2 3 4 5 6; do cmp -s "$NB/p/a$i.o" "$NB/ref/a$i.o" || return 1; done
+}
+ok "objects equal plain make's" same
+
+# ---- portage's bashrc fragment, pointed at this server ------------------
+frag() { sed "s|/run/dmake/sock|$R/sock|g" "$DMAKE_SRC_DIR/hooks/portage.bashrc"; }
+frag >"$T/bashrc"
+ok "portage.bashrc: the compile phase gets the masquerade dir and the socket" \
+	bash -c "EBUILD_PHASE=compile DMAKE_MASQ_DIR=/x/masq PATH=/usr/bin:/bin
+		. '$T/bashrc'
+		[ \"\$DMAKE_SOCKET\" = '$R/sock' ] && [ \"\${PATH%%:*}\" = /x/masq ]"
+ok "portage.bashrc: the setup phase is left alone" \
+	bash -c "EBUILD_PHASE=setup PATH=/usr/bin:/bin; unset DMAKE_SOCKET
+		. '$T/bashrc'
+		[ -z \"\${DMAKE_SOCKET:-}\" ] && [ \"\$PATH\" = /usr/bin:/bin ]"
+finish
