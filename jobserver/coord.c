@@ -30,9 +30,9 @@
 #include "../lib/auth.h"
 #include "../lib/buf.h"
 #include "../lib/config.h"
-#include "../lib/fs.h"
 #include "../lib/conn.h"
 #include "../lib/err.h"
+#include "../lib/fs.h"
 #include "../lib/io.h"
 #include "../lib/jobserver.h"
 #include "../lib/log.h"
@@ -41,6 +41,7 @@
 #include "../lib/toolchain.h"
 #include "../ninja-pool/ninja.h"
 #include "coord.h"
+#include "proctree.h"
 #include "serve.h"
 
 #ifndef DM_MASQDIR
@@ -57,6 +58,8 @@
 #define FIRST_GRANT_MS 3000
 /* `dmake serve` looks for tokens lost with killed clients this often. */
 #define RECLAIM_MS 2000
+/* `dmake make` counts the tokens its makes hold this often. */
+#define LEAK_CHECK_MS 500
 /* ninja's -j for ninja without jobserver: local slots plus this many, or
  * four times the first grant if that is more (a -j is fixed for the
  * whole run, the grant is not), at most NINJA_JOBS_MAX in all.  Jobs
@@ -140,8 +143,10 @@ struct coord {
 	uv_timer_t start_timer;
 
 	/* dmake serve */
-	uv_timer_t reclaim_timer;
+	uv_timer_t reclaim_timer; /* serve: on_reclaim_timer; make: leaks */
 	unsigned reclaimed;
+	unsigned leak_lost; /* the last reading of on_leak_timer */
+	uint64_t leak_sig;
 	char statspath[PATH_MAX + 8]; /* "" when not serving */
 	unsigned stats_written;	      /* outcomes counted in the file */
 
@@ -871,6 +876,57 @@ child_env(struct coord *co, const char *masq, const char *makeflags)
 	return env;
 }
 
+/* Tokens a make killed with SIGKILL took are gone for good.  Under
+ * dmake make every client is a make below our child, so the tokens held
+ * can be counted from /proc (proctree.h): when the pool and the makes
+ * together hold fewer than the pool owes them, in two readings of the
+ * same process state LEAK_CHECK_MS apart (so a make between reading a
+ * token and forking is not taken for a leak), the missing ones are put
+ * back. */
+static void
+on_leak_timer(uv_timer_t *t)
+{
+	struct coord *co = t->data;
+	unsigned want = dm_pool_target(co->pool) + dm_pool_debt(co->pool);
+	int avail = dm_pool_available(co->pool);
+	unsigned held, lost;
+	uint64_t sig;
+
+	if (!co->child_running || avail < 0 ||
+	    proctree_tokens_held(co->child.pid, &held, &sig) != 0 ||
+	    (unsigned)avail + held >= want) {
+		co->leak_lost = 0;
+		return;
+	}
+	lost = want - (unsigned)avail - held;
+	sig ^= (uint64_t)avail << 32;
+	if (co->leak_lost != lost || co->leak_sig != sig) {
+		co->leak_lost = lost;
+		co->leak_sig = sig;
+		return;
+	}
+	co->leak_lost = 0;
+	lost = dm_pool_put_back(co->pool, lost);
+	co->reclaimed += lost;
+	dm_warn("put back %u jobserver tokens lost with a make that was "
+		"killed", lost);
+}
+
+/* At the end every make is gone: the pool must hold all it owes. */
+static void
+check_tokens_at_exit(struct coord *co)
+{
+	unsigned want = dm_pool_target(co->pool) + dm_pool_debt(co->pool);
+	int avail = dm_pool_available(co->pool);
+
+	if (co->o->mode != COORD_MAKE || avail < 0 || (unsigned)avail == want)
+		return;
+	dm_warn("the jobserver held %d tokens at the end instead of %u: a "
+		"client %s", avail, want,
+		(unsigned)avail < want ? "kept some (killed with SIGKILL?)"
+				       : "wrote tokens it never took");
+}
+
 static int
 spawn_child(struct coord *co, char **argv, const char *masq)
 {
@@ -969,6 +1025,9 @@ start_child(struct coord *co)
 	}
 	if ((rc = spawn_child(co, argv, co->masq)) != 0)
 		stop(co);
+	else if (co->o->mode == COORD_MAKE)
+		uv_timer_start(&co->reclaim_timer, on_leak_timer, LEAK_CHECK_MS,
+			       LEAK_CHECK_MS);
 }
 
 static void
@@ -1500,6 +1559,8 @@ coord_run(const struct coord_opts *o)
 	}
 	uv_run(co->loop, UV_RUN_DEFAULT);
 	ret = co->exit_code;
+	if (co->pool != NULL)
+		check_tokens_at_exit(co);
 	if (co->pool != NULL && dm_pool_debt(co->pool) == 0)
 		dm_debug("jobserver drained: %u tokens", dm_pool_target(co->pool));
 	summary(co);

@@ -324,6 +324,12 @@ put_tokens(struct dm_pool *p, unsigned n)
 	return done;
 }
 
+unsigned
+dm_pool_put_back(struct dm_pool *p, unsigned n)
+{
+	return put_tokens(p, n);
+}
+
 int
 dm_pool_reclaim(struct dm_pool *p)
 {

@@ -70,6 +70,10 @@ int dm_pool_available(const struct dm_pool *p);
  * a client killed with SIGKILL took are put back this way.  *delta (may
  * be NULL) is the number of tokens written (> 0) or read back (< 0). */
 int dm_pool_resync(struct dm_pool *p, int *delta);
+/* Writes n tokens that clients took and will never give back (a make
+ * killed with SIGKILL); the target is unchanged.  Returns how many went
+ * in. */
+unsigned dm_pool_put_back(struct dm_pool *p, unsigned n);
 
 /* ---- client: what make does with the pool ---------------------------- */
 
