@@ -15,12 +15,25 @@
  * pid (and with it the process group id) stays reserved while the rest of
  * the group is killed; only then is the child reaped with wait4() for its
  * rusage.
+ *
+ * A child started in new namespaces (clone_flags) is made with the raw
+ * clone system call, which copies the caller as fork() does but takes none
+ * of libc's locks, so the child can never inherit one held by another
+ * thread; for the same reason it changes ids and forks with raw system
+ * calls only (libc's setresuid() would try to reach the caller's other
+ * threads).  The parent hook runs while the child waits on a pipe.  With
+ * CLONE_NEWPID the child becomes the namespace's init and the program its
+ * child: a program that is not init keeps the ordinary signal semantics
+ * (an init ignores SIGXFSZ, SIGXCPU...), and the init's exit takes down
+ * everything left in the namespace.  The init hands the program's wait
+ * status to the parent through a pipe, read after the init is reaped.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +55,8 @@ extern char **environ;
 
 struct proc {
 	pid_t pid;
-	int pidfd; /* -1: poll waitid() instead */
+	int pidfd;    /* -1: poll waitid() instead */
+	int statusfd; /* the init's report of the program's status, or -1 */
 	uint64_t start_ms;
 };
 
@@ -75,8 +89,9 @@ open_pidfd(pid_t pid)
 #endif
 }
 
+/* Soft limit v, hard limit v + slack. */
 static int
-set_limit(int resource, uint64_t v)
+set_limit(int resource, uint64_t v, uint64_t slack)
 {
 	struct rlimit rl;
 
@@ -84,9 +99,9 @@ set_limit(int resource, uint64_t v)
 		return -1;
 	/* An unprivileged process cannot raise its hard limit: a request
 	 * above it gets the hard limit, which is already in force. */
-	if (rl.rlim_max == RLIM_INFINITY || v < rl.rlim_max)
-		rl.rlim_max = v;
-	rl.rlim_cur = rl.rlim_max;
+	if (rl.rlim_max == RLIM_INFINITY || v + slack < rl.rlim_max)
+		rl.rlim_max = v + slack;
+	rl.rlim_cur = v < rl.rlim_max ? v : rl.rlim_max;
 	return setrlimit(resource, &rl);
 }
 
@@ -140,6 +155,80 @@ exec_search(const char *file, const char *pathenv, char *const *argv,
 	errno = saw_eacces ? EACCES : ENOENT;
 }
 
+/* fork() without libc: see the top of the file.  With no new stack the
+ * child returns here on a copy of the caller's, as from fork(). */
+static pid_t
+raw_clone(int flags)
+{
+#if defined(__s390__) || defined(__CRIS__)
+	return (pid_t)syscall(SYS_clone, 0L, (long)flags | SIGCHLD, 0L, 0L,
+			      0L);
+#else
+	return (pid_t)syscall(SYS_clone, (long)flags | SIGCHLD, 0L, 0L, 0L,
+			      0L);
+#endif
+}
+
+/* What an exec would do to the descriptors, for a child that stays
+ * without exec (the init of a pid namespace): closes every close-on-exec
+ * descriptor but keep1 and keep2, so the caller's sockets and files do
+ * not live on in it.  Reads /proc/self/fd with getdents64: no malloc. */
+static int
+close_cloexec(int keep1, int keep2)
+{
+	char buf[4096];
+	long n;
+	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0)
+		return -1;
+	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			/* struct linux_dirent64: ino, off, reclen, type, name */
+			unsigned short reclen;
+			const char *name = buf + off + 19;
+			int fd = 0, fl;
+
+			memcpy(&reclen, buf + off + 16, sizeof(reclen));
+			off += reclen;
+			if (name[0] < '0' || name[0] > '9')
+				continue;
+			for (const char *c = name; *c >= '0' && *c <= '9'; c++)
+				fd = fd * 10 + (*c - '0');
+			if (fd <= 2 || fd == dfd || fd == keep1 || fd == keep2)
+				continue;
+			if ((fl = fcntl(fd, F_GETFD)) >= 0 &&
+			    (fl & FD_CLOEXEC))
+				close(fd);
+		}
+	}
+	close(dfd);
+	return n < 0 ? -1 : 0;
+}
+
+/* The namespace's init, once the program is started as its child: reaps
+ * every child until the program's status is known, reports it and exits,
+ * which kills whatever is left in the namespace.  Signals stay blocked:
+ * only a SIGKILL from outside ends it early. */
+static void __attribute__((noreturn)) be_init(pid_t program, int statusfd)
+{
+	int st;
+
+	for (;;) {
+		pid_t w = waitpid(-1, &st, __WALL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			_exit(127);
+		if (w == program)
+			break;
+	}
+	while (write(statusfd, &st, sizeof(st)) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
 /* glibc refuses sigaction() on the signals it reserves for threads (32
  * and 33), yet an ignored one is inherited across exec: make 4.3 hands
  * them to its recipes ignored.  The kernel's own call resets them. */
@@ -157,20 +246,39 @@ reset_reserved(int sig)
 	(void)syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof(k.mask));
 }
 
-/* The forked child: never returns.  Every signal is blocked on entry. */
+/* The forked child: never returns.  Every signal is blocked on entry.
+ * syncfd (or -1) is read once the parent hook is done; statusfd (or -1)
+ * is where the init of a new pid namespace reports the program's status. */
 static void __attribute__((noreturn))
 child(const struct dm_spawn_opts *o, const char *file, const char *pathenv,
-      char *const *envp, int errfd)
+      char *const *envp, int errfd, int syncfd, int statusfd)
 {
 	const int want[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd};
 	struct sigaction dfl;
 	sigset_t none;
-	int hi[3], e;
+	int hi[3], rec[2], step = 0, rc;
 
-	/* Keep the error pipe clear of the descriptors about to be
-	 * replaced (the caller may have closed 0, 1 or 2). */
+	/* Keep the error and status pipes clear of the descriptors about
+	 * to be replaced (the caller may have closed 0, 1 or 2). */
 	if (errfd < 3 && (errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 3)) < 0)
 		_exit(127);
+	if (statusfd >= 0 && statusfd < 3 &&
+	    (statusfd = fcntl(statusfd, F_DUPFD_CLOEXEC, 3)) < 0)
+		_exit(127);
+	/* Nothing may happen in new namespaces before the parent has set
+	 * them up (a user namespace has no ids until then).  EOF: the
+	 * parent gave up and is about to kill us. */
+	if (syncfd >= 0) {
+		char c;
+		ssize_t n;
+
+		do
+			n = read(syncfd, &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 1)
+			_exit(127);
+		close(syncfd);
+	}
 
 	/* The caller's handlers must not run here, and its ignored signals
 	 * (SIGPIPE in most daemons) must not be ignored by the program. */
@@ -205,12 +313,42 @@ child(const struct dm_spawn_opts *o, const char *file, const char *pathenv,
 		if (dup2(hi[i], i) < 0)
 			goto fail;
 
+	/* Best effort: without /proc the descriptors stay in the init,
+	 * which runs nothing but waitpid(). */
+	if (o->clone_flags & CLONE_NEWPID)
+		(void)close_cloexec(errfd, statusfd);
+	if (o->child_fn != NULL && (rc = o->child_fn(o->fn_arg, &step)) != 0) {
+		errno = -rc;
+		goto fail;
+	}
+	step = 0;
+	if (o->clone_flags & CLONE_NEWPID) {
+		pid_t pid = raw_clone(0);
+
+		if (pid < 0)
+			goto fail;
+		if (pid > 0) {
+			/* The program holds the error pipe until its exec:
+			 * the init must not keep it open. */
+			close(errfd);
+			be_init(pid, statusfd);
+		}
+		close(statusfd);
+	}
+
 	if (o->cwd != NULL && chdir(o->cwd) != 0)
 		goto fail;
-	if (o->limit_as != 0 && set_limit(RLIMIT_AS, o->limit_as) != 0)
+	if (o->limit_as != 0 && set_limit(RLIMIT_AS, o->limit_as, 0) != 0)
 		goto fail;
 	if (o->limit_fsize != 0 &&
-	    set_limit(RLIMIT_FSIZE, o->limit_fsize) != 0)
+	    set_limit(RLIMIT_FSIZE, o->limit_fsize, 0) != 0)
+		goto fail;
+	/* SIGXCPU at the limit, which says what happened; SIGKILL a second
+	 * later for a program that ignores it. */
+	if (o->limit_cpu != 0 && set_limit(RLIMIT_CPU, o->limit_cpu, 1) != 0)
+		goto fail;
+	if (o->limit_nproc != 0 &&
+	    set_limit(RLIMIT_NPROC, o->limit_nproc, 0) != 0)
 		goto fail;
 
 	sigemptyset(&none);
@@ -222,8 +360,9 @@ child(const struct dm_spawn_opts *o, const char *file, const char *pathenv,
 	else
 		execve(file, (char *const *)o->argv, envp);
 fail:
-	e = -errno;
-	while (write(errfd, &e, sizeof(e)) < 0 && errno == EINTR)
+	rec[0] = -errno;
+	rec[1] = step;
+	while (write(errfd, rec, sizeof(rec)) < 0 && errno == EINTR)
 		;
 	_exit(127);
 }
@@ -236,14 +375,23 @@ reap(pid_t pid)
 		;
 }
 
-/* Starts the program; on success it has exec'd and *p describes it. */
+static void
+close_pair(int fds[2])
+{
+	close_keep_errno(fds[0]);
+	close_keep_errno(fds[1]);
+	fds[0] = fds[1] = -1;
+}
+
+/* Starts the program; on success it has exec'd and *p describes it.  On
+ * failure in a hook, *step is the step it named. */
 static int
-launch(const struct dm_spawn_opts *o, struct proc *p)
+launch(const struct dm_spawn_opts *o, struct proc *p, int *step)
 {
 	const char *file, *pathenv = NULL;
 	char *const *envp;
 	sigset_t all, old;
-	int ep[2], e = 0;
+	int ep[2], sp[2] = {-1, -1}, st[2] = {-1, -1}, rec[2], e = 0;
 	ssize_t n;
 	pid_t pid;
 
@@ -264,43 +412,79 @@ launch(const struct dm_spawn_opts *o, struct proc *p)
 
 	if (pipe2(ep, O_CLOEXEC) != 0)
 		return -errno;
+	if ((o->parent_fn != NULL && pipe2(sp, O_CLOEXEC) != 0) ||
+	    ((o->clone_flags & CLONE_NEWPID) && pipe2(st, O_CLOEXEC) != 0)) {
+		e = -errno;
+		close_pair(ep);
+		close_pair(sp);
+		return e;
+	}
 
 	/* Blocked across fork so that none of the caller's handlers can run
 	 * in the child before it resets them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	p->start_ms = dm_now_ms();
-	pid = fork();
+	pid = o->clone_flags != 0 ? raw_clone(o->clone_flags) : fork();
 	if (pid == 0) {
 		close(ep[0]);
-		child(o, file, pathenv, envp, ep[1]);
+		if (sp[1] >= 0)
+			close(sp[1]);
+		if (st[0] >= 0)
+			close(st[0]);
+		child(o, file, pathenv, envp, ep[1], sp[0], st[1]);
 	}
 	if (pid < 0)
 		e = -errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	close(ep[1]);
+	close_keep_errno(sp[0]);
+	close_keep_errno(st[1]);
 	if (pid < 0) {
 		close(ep[0]);
+		close_keep_errno(sp[1]);
+		close_keep_errno(st[0]);
+		if (o->clone_flags != 0)
+			*step = DM_SPAWN_STEP_CLONE;
 		return e;
 	}
+	if (o->parent_fn != NULL) {
+		if ((e = o->parent_fn(o->fn_arg, pid, step)) != 0) {
+			close(sp[1]);
+			close(ep[0]);
+			close_keep_errno(st[0]);
+			kill(pid, SIGKILL);
+			reap(pid);
+			return e;
+		}
+		while (write(sp[1], "", 1) < 0 && errno == EINTR)
+			;
+		close(sp[1]);
+	}
 
-	/* EOF: the exec closed the pipe.  A number: the child's -errno. */
+	/* EOF: the exec closed the pipe.  A record: the child's -errno and
+	 * the hook's step. */
 	do
-		n = read(ep[0], &e, sizeof(e));
+		n = read(ep[0], rec, sizeof(rec));
 	while (n < 0 && errno == EINTR);
 	close(ep[0]);
-	if (n == (ssize_t)sizeof(e)) {
+	if (n == (ssize_t)sizeof(rec)) {
+		close_keep_errno(st[0]);
 		reap(pid);
-		return e < 0 ? e : -EIO;
+		*step = rec[1];
+		return rec[0] < 0 ? rec[0] : -EIO;
 	}
 	if (n != 0) {
+		e = n < 0 ? -errno : -EIO;
+		close_keep_errno(st[0]);
 		kill(pid, SIGKILL);
 		reap(pid);
-		return n < 0 ? -errno : -EIO;
+		return e;
 	}
 
 	p->pid = pid;
 	p->pidfd = open_pidfd(pid);
+	p->statusfd = st[0];
 	return 0;
 }
 
@@ -453,10 +637,25 @@ supervise(struct proc *p, unsigned timeout_ms, struct sink *s, int ns,
 			break;
 		}
 	}
+	/* The init of a pid namespace reported the program's status; a
+	 * killed init (timeout) reported nothing and its own status stands. */
+	if (rc == 0 && p->statusfd >= 0) {
+		int st;
+		ssize_t n;
+
+		do
+			n = read(p->statusfd, &st, sizeof(st));
+		while (n < 0 && errno == EINTR);
+		if (n == (ssize_t)sizeof(st))
+			status = st;
+	}
 out:
 	if (p->pidfd >= 0)
 		close(p->pidfd);
 	p->pidfd = -1;
+	if (p->statusfd >= 0)
+		close(p->statusfd);
+	p->statusfd = -1;
 	r->wall_ms = (uint32_t)(dm_now_ms() - p->start_ms);
 	if (rc != 0)
 		return rc;
@@ -479,7 +678,7 @@ dm_spawn_run_capture(const struct dm_spawn_opts *o, struct dm_spawn_result *r,
 	struct dm_buf *bufs[2] = {out, err};
 	struct dm_spawn_opts co = *o;
 	struct sink s[2];
-	struct proc p = {.pid = -1, .pidfd = -1};
+	struct proc p = {.pid = -1, .pidfd = -1, .statusfd = -1};
 	int wr[2] = {-1, -1};
 	int ns = 0, rc;
 
@@ -502,7 +701,7 @@ dm_spawn_run_capture(const struct dm_spawn_opts *o, struct dm_spawn_result *r,
 	if (wr[1] >= 0)
 		co.stderr_fd = wr[1];
 
-	rc = launch(&co, &p);
+	rc = launch(&co, &p, &r->setup_step);
 	/* Only the child may hold the write ends, or EOF never comes. */
 	for (int i = 0; i < 2; i++)
 		close_keep_errno(wr[i]);

@@ -16,6 +16,24 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+/* Hooks for a program started in new namespaces (dm_spawn_opts.clone_flags).
+ * Each returns 0 or -errno and, on failure, may set *step to a number of
+ * its own (>= 1) that names what failed; dm_spawn_result.setup_step
+ * carries it back to the caller.
+ *
+ * The parent hook runs in the caller right after the child is created and
+ * before the child goes on: for what only a process outside the new
+ * namespaces can do (write a user namespace's uid_map).  On failure the
+ * child is killed.
+ *
+ * The child hook runs in the child, with every signal blocked, stdio in
+ * place, before the cwd, the limits and the exec.  It runs in a copy of a
+ * possibly multithreaded caller: async-signal-safe calls only, no malloc,
+ * no stdio; whatever it needs is prepared by the caller beforehand. */
+typedef int (*dm_spawn_parent_fn)(void *arg, pid_t pid, int *step);
+typedef int (*dm_spawn_child_fn)(void *arg, int *step);
 
 struct dm_spawn_opts {
 	const char *const *argv; /* argv[0] is what the program sees */
@@ -30,6 +48,19 @@ struct dm_spawn_opts {
 				    group is killed with SIGKILL */
 	uint64_t limit_as;	 /* RLIMIT_AS bytes, 0: unchanged */
 	uint64_t limit_fsize;	 /* RLIMIT_FSIZE bytes, 0: unchanged */
+	uint64_t limit_cpu;	 /* RLIMIT_CPU seconds, 0: unchanged (SIGXCPU
+				    then, one second later, SIGKILL) */
+	uint64_t limit_nproc;	 /* RLIMIT_NPROC, 0: unchanged */
+	/* CLONE_NEW* flags the child starts in; 0: none (a plain fork).
+	 * With CLONE_NEWPID the child is the new namespace's init: after
+	 * child_fn it runs the program as its own child, reaps whatever
+	 * is orphaned, and reports the program's status, which becomes
+	 * the result; when the program ends the init exits and the
+	 * kernel kills everything left in the namespace. */
+	int clone_flags;
+	dm_spawn_parent_fn parent_fn; /* NULL: none */
+	dm_spawn_child_fn child_fn;   /* NULL: none */
+	void *fn_arg;		      /* passed to both */
 };
 
 struct dm_spawn_result {
@@ -38,7 +69,11 @@ struct dm_spawn_result {
 	int timed_out;	 /* killed for timeout_ms */
 	uint32_t cpu_ms; /* user + system time of the child */
 	uint32_t wall_ms;
+	int setup_step; /* when the run failed in parent_fn or child_fn:
+			    the step the hook named; DM_SPAWN_STEP_CLONE
+			    when the clone with clone_flags failed; else 0 */
 };
+#define DM_SPAWN_STEP_CLONE (-1)
 
 /* Runs the program and waits for it.  Returns 0 when it ran (whatever its
  * status: see *r), or a negative error when it could not be started
