@@ -7,6 +7,11 @@
  * refuses (unknown toolchain, bad source name) has its unit read to the
  * end before the JOB_RESULT goes out; closing a socket with unread data
  * would reset the connection and lose the answer.
+ *
+ * Every compile runs in the sandbox of sandbox.h unless the node was
+ * started with --no-sandbox; a node whose sandbox failed at start
+ * (NODE_SANDBOX_BROKEN) answers every job with an infrastructure failure
+ * that says why, so the shim compiles it locally.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +30,7 @@
 #include "../lib/log.h"
 #include "../lib/stream.h"
 #include "job.h"
+#include "sandbox.h"
 
 /* A peer has this long to prove the key, as lib/conn.c allows. */
 #define AUTH_MS 10000
@@ -60,9 +66,69 @@ size_text(uint64_t n, char *buf, size_t len)
 	return buf;
 }
 
+/* Copies src (n bytes) to dst without terminal escapes (colours, and
+ * the OSC 8 links of -fdiagnostics-urls) and control characters. */
+static size_t
+plain_text(const char *src, size_t n, char *dst, size_t cap)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k + 1 < cap; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c == 0x1b && i + 1 < n && src[i + 1] == '[') {
+			for (i += 2; i < n; i++)
+				if (src[i] >= 0x40 && src[i] <= 0x7e)
+					break;
+			continue;
+		}
+		if (c == 0x1b && i + 1 < n && src[i + 1] == ']') {
+			for (i += 2; i < n; i++) {
+				if (src[i] == '\a')
+					break;
+				if (src[i] == 0x1b && i + 1 < n &&
+				    src[i + 1] == '\\') {
+					i++;
+					break;
+				}
+			}
+			continue;
+		}
+		if (c < 0x20 || c == 0x7f)
+			continue;
+		dst[k++] = (char)c;
+	}
+	dst[k] = '\0';
+	return k;
+}
+
+/* 1 when a line of plain text is an error at a place in the code:
+ * "x.c:3:7: error: ...", "x.c:3: fatal error: ...", gcc's "sorry". */
+static int
+located_error(const char *line)
+{
+	static const char *const kinds[] = {
+		": error: ", ": fatal error: ", ": sorry, unimplemented: "};
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		for (const char *p = strstr(line, kinds[k]); p != NULL;
+		     p = strstr(p + 1, kinds[k])) {
+			const char *d = p;
+
+			while (d > line && d[-1] >= '0' && d[-1] <= '9')
+				d--;
+			/* ":LINE" or ":LINE:COL" right before, after a name */
+			if (d < p && d - line >= 2 && d[-1] == ':')
+				return 1;
+		}
+	}
+	return 0;
+}
+
 int
 node_job_hints(const char *text, size_t len)
 {
+	char line[4096];
 	int h = 0;
 
 	if (memmem(text, len, "No space left on device", 23) != NULL ||
@@ -76,16 +142,62 @@ node_job_hints(const char *text, size_t len)
 	    memmem(text, len, "command failed due to signal", 28) != NULL ||
 	    memmem(text, len, "unable to execute command", 25) != NULL)
 		h |= NODE_HINT_CRASH;
+	/* gcc's xmalloc and ggc, clang, the C++ runtime, perl and errno. */
+	if (memmem(text, len, "out of memory", 13) != NULL ||
+	    memmem(text, len, "Out of memory", 13) != NULL ||
+	    memmem(text, len, "virtual memory exhausted", 24) != NULL ||
+	    memmem(text, len, "std::bad_alloc", 14) != NULL ||
+	    memmem(text, len, "Cannot allocate memory", 22) != NULL)
+		h |= NODE_HINT_NOMEM;
+	if (memmem(text, len, "Resource temporarily unavailable", 32) != NULL)
+		h |= NODE_HINT_NOPROC;
+	for (const char *p = text, *end = text + len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		plain_text(p, n, line, sizeof(line));
+		if (located_error(line)) {
+			h |= NODE_HINT_DIAGNOSED;
+			break;
+		}
+		p += n + 1;
+	}
 	return h;
+}
+
+void
+node_job_last_line(const char *text, size_t len, char *out, size_t out_len)
+{
+	size_t end = len, start;
+
+	out[0] = '\0';
+	for (;;) {
+		while (end > 0 &&
+		       (text[end - 1] == '\n' || text[end - 1] == ' ' ||
+			text[end - 1] == '\r' || text[end - 1] == '\t'))
+			end--;
+		if (end == 0)
+			return;
+		start = end;
+		while (start > 0 && text[start - 1] != '\n')
+			start--;
+		if (plain_text(text + start, end - start, out, out_len) > 0)
+			return;
+		end = start;
+	}
 }
 
 void
 node_job_verdict(const char *compiler, int spawn_rc,
 		 const struct dm_spawn_result *r, int object_exists, int hints,
-		 unsigned timeout_s, uint32_t *status, uint32_t *flags,
-		 char *why, size_t why_len)
+		 const char *tail, const struct node_job_limits *lim,
+		 uint32_t *status, uint32_t *flags, char *why, size_t why_len)
 {
 	char sz[32];
+	const char *sep = tail != NULL && tail[0] ? ": " : "";
+
+	if (tail == NULL)
+		tail = "";
 
 	why[0] = '\0';
 	/* For an INFRA result status means nothing; 255 keeps anything
@@ -99,12 +211,17 @@ node_job_verdict(const char *compiler, int spawn_rc,
 		snprintf(why, why_len,
 			 "the compile ran longer than this node's limit of "
 			 "%u s (dmaked --job-timeout) and was killed",
-			 timeout_s);
+			 lim->timeout_s);
 	} else if (r->signal == SIGXFSZ) {
 		snprintf(why, why_len,
-			 "%s wrote a file larger than this node's limit of %s",
-			 compiler,
-			 size_text(NODE_FSIZE_LIMIT, sz, sizeof(sz)));
+			 "%s wrote a file larger than this node's limit of %s "
+			 "(dmaked --job-fsize)",
+			 compiler, size_text(lim->fsize, sz, sizeof(sz)));
+	} else if (r->signal == SIGXCPU) {
+		snprintf(why, why_len,
+			 "%s used more CPU time than this node's limit of "
+			 "%u s (dmaked --job-cpu)",
+			 compiler, lim->cpu_s);
 	} else if (r->signal != 0) {
 		snprintf(why, why_len, "%s was killed by signal %d (%s)",
 			 compiler, r->signal, strsignal(r->signal));
@@ -121,8 +238,24 @@ node_job_verdict(const char *compiler, int spawn_rc,
 	} else if (hints & NODE_HINT_CRASH) {
 		snprintf(why, why_len,
 			 "%s crashed on this node (exit %d); the compile is "
-			 "worth repeating elsewhere",
-			 compiler, r->exit_code);
+			 "worth repeating elsewhere%s%s",
+			 compiler, r->exit_code, sep, tail);
+	} else if (hints & NODE_HINT_NOMEM) {
+		snprintf(why, why_len,
+			 "%s ran out of memory (exit %d) under this node's "
+			 "limit of %s per process (dmaked --job-mem)%s%s",
+			 compiler, r->exit_code,
+			 size_text(lim->mem, sz, sizeof(sz)), sep, tail);
+	} else if (hints & NODE_HINT_NOPROC) {
+		snprintf(why, why_len,
+			 "%s could not start a process (exit %d) under this "
+			 "node's limit of %u per job (dmaked --job-procs)%s%s",
+			 compiler, r->exit_code, lim->procs, sep, tail);
+	} else if (!(hints & NODE_HINT_DIAGNOSED)) {
+		snprintf(why, why_len,
+			 "%s exited %d without reporting an error in the "
+			 "code%s%s",
+			 compiler, r->exit_code, sep, tail);
 	} else {
 		*status = (uint32_t)(r->exit_code & 0xff);
 		*flags = 0;
@@ -220,22 +353,86 @@ output_file(struct node *n)
 	return fd;
 }
 
+/* The hints and the last line of the compiler's output in fd. */
 static int
-hints_of(int fd)
+hints_of(int fd, char *tail, size_t tail_len)
 {
 	char *buf;
 	off_t size = lseek(fd, 0, SEEK_END), from;
 	ssize_t got;
 	int h = 0;
 
+	tail[0] = '\0';
 	if (size <= 0 || (buf = malloc(HINT_TAIL)) == NULL)
 		return 0;
 	from = size > HINT_TAIL ? size - HINT_TAIL : 0;
 	got = pread(fd, buf, (size_t)(size - from), from);
-	if (got > 0)
+	if (got > 0) {
 		h = node_job_hints(buf, (size_t)got);
+		node_job_last_line(buf, (size_t)got, tail, tail_len);
+	}
 	free(buf);
 	return h;
+}
+
+static void
+limits_of(const struct node *n, struct node_job_limits *lim)
+{
+	lim->timeout_s = n->job_timeout_s;
+	lim->cpu_s = n->opts.job_cpu_s;
+	lim->mem = n->opts.job_mem;
+	lim->fsize = n->opts.job_fsize;
+	lim->procs = n->opts.job_procs;
+}
+
+/* Runs argv in jd, in the sandbox when box is set, with its output to
+ * outfd.  Returns dm_spawn_run's result; a failure to build the sandbox
+ * is explained in why (else why is left alone). */
+static int
+run_compiler(struct node *n, struct dm_jobdir *jd, char **argv, int outfd,
+	     int box, struct dm_spawn_result *r, char *why, size_t why_len)
+{
+	struct node_sandbox_job sj = {.sb = n->sandbox, .jobdir = jd->root};
+	struct dm_spawn_opts o = {0};
+	char step[256];
+	int rc;
+
+	o.argv = (const char *const *)argv;
+	o.cwd = jd->cwd;
+	o.envp = box ? n->box_env : n->env;
+	o.stdin_fd = -1;
+	o.stdout_fd = outfd;
+	o.stderr_fd = outfd;
+	o.timeout_ms = n->job_timeout_s * 1000u;
+	o.limit_as = n->opts.job_mem;
+	o.limit_fsize = n->opts.job_fsize;
+	o.limit_cpu = n->opts.job_cpu_s;
+	if (box) {
+		if ((rc = node_sandbox_give(n->sandbox, jd->root)) != 0) {
+			snprintf(why, why_len,
+				 "the sandbox failed: cannot give the job "
+				 "directory to user %s: %s",
+				 n->job_user, dm_strerror(rc));
+			return rc;
+		}
+		/* Counted per job only in a user namespace of its own. */
+		o.limit_nproc = n->opts.job_procs;
+		node_sandbox_apply(&sj, &o);
+	}
+	memset(r, 0, sizeof(*r));
+	rc = dm_spawn_run(&o, r);
+	if (rc != 0 && box && r->setup_step == DM_SPAWN_STEP_CLONE)
+		snprintf(why, why_len,
+			 "the sandbox failed: the kernel refused the job's "
+			 "namespaces: %s",
+			 dm_strerror(rc));
+	else if (rc != 0 && box && r->setup_step != 0) {
+		node_sandbox_step_text(n->sandbox, r->setup_step, step,
+				       sizeof(step));
+		snprintf(why, why_len, "the sandbox failed: cannot %s: %s",
+			 step, dm_strerror(rc));
+	}
+	return rc;
 }
 
 static void
@@ -244,9 +441,9 @@ compile(struct job *j, const struct dm_msg_job *m,
 {
 	struct node *n = j->n;
 	struct dm_spawn_result r = {0};
-	struct dm_spawn_opts o = {0};
+	struct node_job_limits lim;
 	struct stat st;
-	char **argv;
+	char **argv, tail[300], box_why[sizeof(j->why)];
 	int rc, exists, hints = 0;
 
 	if ((rc = dm_jobdir_argv(jd, cc->path, (const char *const *)m->args,
@@ -259,21 +456,22 @@ compile(struct job *j, const struct dm_msg_job *m,
 		      dm_strerror(j->outfd));
 		goto out;
 	}
-	o.argv = (const char *const *)argv;
-	o.cwd = jd->cwd;
-	o.envp = n->env;
-	o.stdin_fd = -1;
-	o.stdout_fd = j->outfd;
-	o.stderr_fd = j->outfd;
-	o.timeout_ms = n->job_timeout_s * 1000u;
-	o.limit_fsize = NODE_FSIZE_LIMIT;
 	atomic_fetch_add(&n->running, 1);
-	rc = dm_spawn_run(&o, &r);
+	box_why[0] = '\0';
+	rc = run_compiler(n, jd, argv, j->outfd,
+			  n->sandbox_state == NODE_SANDBOX_ON, &r, box_why,
+			  sizeof(box_why));
 	atomic_fetch_sub(&n->running, 1);
+	if (rc != 0 && box_why[0] != '\0') {
+		infra(j, "%s", box_why);
+		goto out;
+	}
 	exists = stat(jd->object, &st) == 0 && S_ISREG(st.st_mode);
+	tail[0] = '\0';
 	if (rc == 0 && r.signal == 0 && r.exit_code != 0)
-		hints = hints_of(j->outfd);
-	node_job_verdict(cc->path, rc, &r, exists, hints, n->job_timeout_s,
+		hints = hints_of(j->outfd, tail, sizeof(tail));
+	limits_of(n, &lim);
+	node_job_verdict(cc->path, rc, &r, exists, hints, tail, &lim,
 			 &j->status, &j->flags, j->why, sizeof(j->why));
 	j->cpu_ms = r.cpu_ms;
 	j->wall_ms = r.wall_ms;
@@ -289,6 +487,123 @@ compile(struct job *j, const struct dm_msg_job *m,
 	}
 out:
 	dm_jobdir_argv_free(argv);
+}
+
+/* The whole content of a small file, or NULL. */
+static char *
+slurp(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*len = 0;
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) == 0 && st.st_size < (64 << 20) &&
+	    (buf = malloc((size_t)st.st_size + 1)) != NULL) {
+		if (pread(fd, buf, (size_t)st.st_size, 0) == st.st_size) {
+			*len = (size_t)st.st_size;
+		} else {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	close(fd);
+	return buf;
+}
+
+int
+node_job_probe(struct node *n, const struct node_compiler *cc, char *why,
+	       size_t why_len)
+{
+	static const char unit[] =
+		"static const char probe_text[] = \"dmake\";\n"
+		"int dmake_probe(int x) { return probe_text[x & 3] * 3; }\n";
+	static const char *const flags[] = {"-O2", "-g"};
+	struct dm_spawn_result r;
+	struct dm_jobdir jd;
+	char ref[PATH_MAX + 8], tail[300], **argv = NULL, *a = NULL, *b = NULL;
+	size_t alen = 0, blen = 0;
+	int fd, rc, out = NODE_PROBE_COMPILER;
+
+	why[0] = '\0';
+	if ((rc = dm_jobdir_create(n->jobs_dir, "/dmake-probe", "probe.c",
+				   &jd)) != 0) {
+		snprintf(why, why_len, "cannot lay out a job in %s: %s",
+			 n->jobs_dir, dm_strerror(rc));
+		return NODE_PROBE_SANDBOX;
+	}
+	fd = open(jd.unit, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 ||
+	    write(fd, unit, sizeof(unit) - 1) != (ssize_t)sizeof(unit) - 1) {
+		snprintf(why, why_len, "cannot write %s: %s", jd.unit,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		out = NODE_PROBE_SANDBOX;
+		goto err_after_jobdir;
+	}
+	close(fd);
+	if ((rc = dm_jobdir_argv(&jd, cc->path, flags, 2, &argv)) != 0) {
+		snprintf(why, why_len, "%s", dm_strerror(rc));
+		goto err_after_jobdir;
+	}
+	snprintf(ref, sizeof(ref), "%s/ref.o", jd.root);
+	for (int box = 0; box <= 1; box++) {
+		if ((fd = output_file(n)) < 0) {
+			snprintf(why, why_len, "cannot create a file in %s",
+				 n->cache_dir);
+			goto err_after_argv;
+		}
+		rc = run_compiler(n, &jd, argv, fd, box, &r, why, why_len);
+		tail[0] = '\0';
+		if (rc == 0 && (r.exit_code != 0 || r.signal != 0))
+			hints_of(fd, tail, sizeof(tail));
+		close(fd);
+		if (rc != 0 && why[0] != '\0') {
+			out = NODE_PROBE_SANDBOX;
+			goto err_after_argv;
+		}
+		if (rc != 0 || r.exit_code != 0 || r.signal != 0 ||
+		    r.timed_out) {
+			snprintf(why, why_len,
+				 "%s compiling a test unit%s: %s%s%s",
+				 rc != 0    ? "cannot run it"
+				 : r.signal ? "killed"
+					    : "failed",
+				 box ? " in the sandbox" : "",
+				 rc != 0    ? dm_strerror(rc)
+				 : r.signal ? strsignal(r.signal)
+					    : "exit status not 0",
+				 tail[0] ? "; " : "", tail);
+			goto err_after_argv;
+		}
+		if (box == 0 && rename(jd.object, ref) != 0) {
+			snprintf(why, why_len, "cannot rename %s: %s",
+				 jd.object, strerror(errno));
+			goto err_after_argv;
+		}
+	}
+	a = slurp(ref, &alen);
+	b = slurp(jd.object, &blen);
+	if (a == NULL || b == NULL || alen != blen ||
+	    memcmp(a, b, alen) != 0) {
+		snprintf(why, why_len,
+			 "it writes another object in the sandbox than "
+			 "outside it (%zu and %zu bytes)",
+			 blen, alen);
+		goto err_after_argv;
+	}
+	out = 0;
+
+err_after_argv:
+	free(a);
+	free(b);
+	dm_jobdir_argv_free(argv);
+err_after_jobdir:
+	dm_jobdir_remove(&jd);
+	return out;
 }
 
 /* The JOB and its unit, up to the compile's verdict.  Returns nonzero
@@ -310,6 +625,15 @@ run(struct job *j, const struct dm_msg_job *m)
 	if (m->role[0] != '\0' && strcmp(m->role, cc->role) != 0) {
 		infra(j, "toolchain %.16s is %s here, not %s", m->toolchain,
 		      cc->role, m->role);
+		return drain(j);
+	}
+	/* Never unsandboxed in place of a sandbox that does not work. */
+	if (j->n->sandbox_state == NODE_SANDBOX_BROKEN) {
+		infra(j, "this node refuses jobs: %s", j->n->sandbox_why);
+		return drain(j);
+	}
+	if (!cc->offered) {
+		infra(j, "%s failed this node's start-up check", cc->path);
 		return drain(j);
 	}
 	if ((rc = dm_jobdir_create(j->n->jobs_dir, m->cwd, m->source, &jd)) !=

@@ -96,6 +96,7 @@ connect_register(struct node_link *l, char *why, size_t why_len)
 	struct dm_msg_node_register r = {0};
 	char local[300], addr[300];
 	char **tcs = NULL;
+	size_t ntc = 0;
 	struct dm_buf frame;
 	union dm_msg m;
 	int fd, rc;
@@ -120,14 +121,17 @@ connect_register(struct node_link *l, char *why, size_t why_len)
 		rc = -ENOMEM;
 		goto err_after_fd;
 	}
+	/* Only what passed the start-up check: a node whose sandbox does
+	 * not work offers nothing, and is placed nothing. */
 	for (size_t i = 0; i < n->ncc; i++)
-		tcs[i] = n->cc[i].advert;
+		if (n->cc[i].offered)
+			tcs[ntc++] = n->cc[i].advert;
 	r.name = n->name;
 	r.addr = addr;
 	r.platform = n->platform;
 	r.slots = (uint32_t)n->slots;
 	r.toolchains = tcs;
-	r.toolchains_n = (uint32_t)n->ncc;
+	r.toolchains_n = (uint32_t)ntc;
 	rc = dm_io_send(fd, DM_MSG_NODE_REGISTER, &r);
 	free(tcs);
 	if (rc != 0)
@@ -145,7 +149,7 @@ connect_register(struct node_link *l, char *why, size_t why_len)
 		l->heartbeat_ms = HEARTBEAT_MIN_MS;
 	dm_info("registered with %s as node %" PRIu64 ": %s, %d slots, "
 		"%zu toolchains",
-		n->scheduler, m.node_accept.node_id, addr, n->slots, n->ncc);
+		n->scheduler, m.node_accept.node_id, addr, n->slots, ntc);
 	dm_msg_free(DM_MSG_NODE_ACCEPT, &m);
 	dm_buf_free(&frame);
 	l->fd = fd;

@@ -6,6 +6,13 @@
  * link (link.c) and accepts shim connections, each served start to end
  * by its own thread (job.c).  SIGINT or SIGTERM stops accepting, leaves
  * the scheduler, gives running jobs a grace period and exits 0.
+ *
+ * Before it registers, the node checks its sandbox (sandbox.h) with a
+ * real compile per compiler, inside and outside, and offers only the
+ * compilers that write the same object in it.  When the kernel refuses
+ * the sandbox the node says so in one line, registers with no toolchain
+ * and answers any job with an infrastructure failure: it never runs a
+ * job unsandboxed unless told to with --no-sandbox.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -15,6 +22,8 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,11 +37,15 @@
 
 #include "../lib/config.h"
 #include "../lib/err.h"
+#include "../lib/fs.h"
 #include "../lib/log.h"
+#include "../lib/buf.h"
 #include "../lib/net.h"
+#include "../lib/spawn.h"
 #include "job.h"
 #include "link.h"
 #include "node.h"
+#include "sandbox.h"
 
 #ifndef DM_VERSION
 #define DM_VERSION "0.1.0"
@@ -83,29 +96,28 @@ signals_init(void)
 	return 0;
 }
 
-/* Settings */
-
-static int
-mkdir_p(const char *path, mode_t mode)
+/* Descriptors dmaked inherited (from a shell, a service manager) are
+ * nothing a compiler should hold: they are made close-on-exec, so that
+ * jobs start with stdin, stdout and stderr alone. */
+static void
+cloexec_inherited(void)
 {
-	char tmp[PATH_MAX];
-	size_t len = strlen(path);
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
 
-	if (len == 0 || len >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, path, len + 1);
-	for (char *p = tmp + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		int fd = atoi(e->d_name), fl;
+
+		if (fd > 2 && fd != dirfd(d) &&
+		    (fl = fcntl(fd, F_GETFD)) >= 0 && !(fl & FD_CLOEXEC))
+			fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
 	}
-	if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	closedir(d);
 }
+
+/* Settings */
 
 static int
 rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
@@ -136,7 +148,7 @@ cache_init(struct node *n)
 			 "HOME is set");
 		return DM_ECONFIG;
 	}
-	if ((rc = mkdir_p(n->cache_dir, 0700)) != 0) {
+	if ((rc = dm_mkdir_p(n->cache_dir, 0700)) != 0) {
 		dm_error("cannot create %s: %s", n->cache_dir,
 			 dm_strerror(rc));
 		return rc;
@@ -155,7 +167,11 @@ cache_init(struct node *n)
 		return -EBUSY;
 	}
 	/* fd stays open: it holds the lock until the process ends. */
-	snprintf(n->jobs_dir, sizeof(n->jobs_dir), "%s/jobs", n->cache_dir);
+	if (snprintf(n->jobs_dir, sizeof(n->jobs_dir), "%s/jobs",
+		     n->cache_dir) >= (int)sizeof(n->jobs_dir)) {
+		dm_error("--cache-dir %s: too long", n->cache_dir);
+		return -ENAMETOOLONG;
+	}
 	nftw(n->jobs_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	if (mkdir(n->jobs_dir, 0700) != 0) {
 		rc = -errno;
@@ -212,6 +228,291 @@ settings(struct node *n)
 	if ((n->env = node_compiler_env(environ)) == NULL)
 		return -ENOMEM;
 	return cache_init(n);
+}
+
+/* The sandbox */
+
+#define EXTRA_MAX 32
+
+/* Who compiles: --user (or dmake, or nobody) for root, else ourselves. */
+static int
+job_identity(struct node *n)
+{
+	const char *name = n->opts.user;
+	struct passwd *pw;
+
+	if (geteuid() != 0) {
+		if (name != NULL) {
+			dm_error("--user needs dmaked to run as root; as uid "
+				 "%u it runs compiles as itself in a user "
+				 "namespace",
+				 (unsigned)geteuid());
+			return DM_ECONFIG;
+		}
+		n->job_uid = geteuid();
+		n->job_gid = getegid();
+		pw = getpwuid(n->job_uid);
+		if (pw != NULL)
+			snprintf(n->job_user, sizeof(n->job_user), "%s",
+				 pw->pw_name);
+		else
+			snprintf(n->job_user, sizeof(n->job_user), "uid %u",
+				 (unsigned)n->job_uid);
+		return 0;
+	}
+	if (name == NULL)
+		name = getpwnam("dmake") != NULL ? "dmake" : "nobody";
+	if ((pw = getpwnam(name)) == NULL) {
+		dm_error("--user %s: no such user", name);
+		return DM_ECONFIG;
+	}
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		dm_error("--user %s: uid or gid 0; compiles must not run as "
+			 "root",
+			 name);
+		return DM_ECONFIG;
+	}
+	n->job_uid = pw->pw_uid;
+	n->job_gid = pw->pw_gid;
+	snprintf(n->job_user, sizeof(n->job_user), "%s", name);
+	return 0;
+}
+
+/* The compilers' environment without TMPDIR: the sandbox's /tmp is
+ * /tmp.  Shares the strings of n->env. */
+static int
+box_env(struct node *n)
+{
+	size_t k = 0, len = 0;
+
+	while (n->env[len] != NULL)
+		len++;
+	if ((n->box_env = calloc(len + 1, sizeof(char *))) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < len; i++)
+		if (strncmp(n->env[i], "TMPDIR=", 7) != 0)
+			n->box_env[k++] = n->env[i];
+	return 0;
+}
+
+static void
+add_dir(char **list, size_t *nl, const char *dir)
+{
+	if (dir[0] == '/' && strcmp(dir, "/") != 0)
+		(void)node_sandbox_add_dir(list, nl, EXTRA_MAX, dir);
+}
+
+static void
+add_dir_of(char **list, size_t *nl, const char *file)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return;
+	*slash = '\0';
+	add_dir(list, nl, dir);
+}
+
+/* The directories a compiler runs from: where it was found, where it
+ * really is, and where it finds its parts (gcc's and clang's
+ * -print-search-dirs: "install:" and "programs:"). */
+static void
+compiler_dirs(const struct node_compiler *cc, char **list, size_t *nl)
+{
+	const char *argv[] = {cc->path, "-print-search-dirs", NULL};
+	char real[PATH_MAX], *text, *line, *save = NULL;
+	struct dm_buf out;
+
+	add_dir_of(list, nl, cc->path);
+	if (realpath(cc->path, real) != NULL)
+		add_dir_of(list, nl, real);
+	dm_buf_init(&out);
+	if (dm_spawn_capture(argv, &out, NULL, 20000) != 0 ||
+	    (text = dm_buf_cstr(&out)) == NULL) {
+		dm_buf_free(&out);
+		return;
+	}
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *p, *save2 = NULL;
+
+		if (strncmp(line, "install: ", 9) == 0)
+			p = line + 9;
+		else if (strncmp(line, "programs: =", 11) == 0)
+			p = line + 11;
+		else
+			continue;
+		for (p = strtok_r(p, ":", &save2); p != NULL;
+		     p = strtok_r(NULL, ":", &save2)) {
+			struct stat st;
+
+			if (realpath(p, real) != NULL &&
+			    stat(real, &st) == 0 && S_ISDIR(st.st_mode))
+				add_dir(list, nl, real);
+		}
+	}
+	dm_buf_free(&out);
+}
+
+/* ns: the namespace the kernel refused, or NULL for another failure. */
+static void
+sandbox_broken(struct node *n, const char *what, const char *ns)
+{
+	char fix[256];
+
+	n->sandbox_state = NODE_SANDBOX_BROKEN;
+	snprintf(n->sandbox_why, sizeof(n->sandbox_why),
+		 "its sandbox does not work: %s", what);
+	for (size_t i = 0; i < n->ncc; i++)
+		n->cc[i].offered = 0;
+	if (ns != NULL && strcmp(ns, "user") == 0)
+		snprintf(fix, sizeof(fix),
+			 "allow user namespaces (sysctl "
+			 "user.max_user_namespaces, "
+			 "kernel.unprivileged_userns_clone=1, "
+			 "kernel.apparmor_restrict_unprivileged_userns=0) or "
+			 "run dmaked as root");
+	else if (ns != NULL)
+		snprintf(fix, sizeof(fix),
+			 "allow %s namespaces (sysctl user.max_%s_namespaces, "
+			 "or the container or seccomp policy dmaked runs "
+			 "under)",
+			 ns, ns);
+	else
+		snprintf(fix, sizeof(fix),
+			 "run dmaked where it may mount in its own namespaces "
+			 "(not in a container that forbids it)");
+	dm_error("sandbox: %s; this node refuses every job (builds compile "
+		 "them locally): %s, or on a host that runs only trusted "
+		 "builds pass --no-sandbox",
+		 what, fix);
+}
+
+/* Plans the sandbox and checks every compiler in it.  Returns 0 or, for
+ * a faulty probe of the plan itself, NODE_PROBE_SANDBOX with why. */
+static int
+sandbox_try(struct node *n, char **extra, int userns, char *why,
+	    size_t why_len)
+{
+	struct node_sandbox_conf c = {
+		.jobs_dir = n->jobs_dir,
+		.extra = (const char *const *)extra,
+		.uid = n->job_uid,
+		.gid = n->job_gid,
+		.userns = userns,
+		.tmp_bytes = n->opts.job_fsize,
+	};
+	char root[PATH_MAX + 8], cwhy[512];
+	int rc;
+
+	snprintf(root, sizeof(root), "%s/root", n->cache_dir);
+	if (mkdir(root, 0700) != 0 && errno != EEXIST) {
+		snprintf(why, why_len, "cannot create %.400s: %s", root,
+			 strerror(errno));
+		return NODE_PROBE_SANDBOX;
+	}
+	c.root_dir = root;
+	node_sandbox_free(n->sandbox);
+	n->sandbox = NULL;
+	if ((rc = node_sandbox_new(&c, &n->sandbox, why, why_len)) != 0)
+		return NODE_PROBE_SANDBOX;
+	for (size_t i = 0; i < n->ncc; i++) {
+		struct node_compiler *cc = &n->cc[i];
+
+		rc = node_job_probe(n, cc, cwhy, sizeof(cwhy));
+		if (rc == NODE_PROBE_SANDBOX) {
+			snprintf(why, why_len, "%s", cwhy);
+			return rc;
+		}
+		cc->offered = rc == 0;
+		if (rc != 0)
+			dm_warn("compiler %s: not offered: %s", cc->path,
+				cwhy);
+	}
+	return 0;
+}
+
+static const char *
+size_words(uint64_t v, char *buf, size_t len)
+{
+	if (v % (1ull << 30) == 0)
+		snprintf(buf, len, "%llu GiB", (unsigned long long)(v >> 30));
+	else
+		snprintf(buf, len, "%llu MiB", (unsigned long long)(v >> 20));
+	return buf;
+}
+
+static int
+sandbox_setup(struct node *n)
+{
+	const int base =
+		CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET;
+	char *extra[EXTRA_MAX + 1] = {0}, why[512], why2[512], m[32], f[32];
+	char nouser[512] = "";
+	const char *ns, *ns2;
+	size_t nextra = 0;
+	int rc, userns = 1;
+
+	if (n->opts.no_sandbox) {
+		n->sandbox_state = NODE_SANDBOX_OFF;
+		for (size_t i = 0; i < n->ncc; i++)
+			n->cc[i].offered = 1;
+		dm_warn("--no-sandbox: compiles run UNSANDBOXED as uid %u, "
+			"with this host's files and network; any holder of "
+			"the cluster key can run code here",
+			(unsigned)geteuid());
+		return 0;
+	}
+	if ((rc = job_identity(n)) != 0)
+		return rc;
+	if ((rc = box_env(n)) != 0)
+		return rc;
+	if (node_sandbox_kernel_check(base | CLONE_NEWUSER, why, sizeof(why),
+				      &ns) != 0) {
+		/* Root can do without a user namespace, at a price. */
+		if (geteuid() != 0 ||
+		    node_sandbox_kernel_check(base, why2, sizeof(why2),
+					      &ns2) != 0) {
+			if (geteuid() == 0)
+				sandbox_broken(n, why2, ns2);
+			else
+				sandbox_broken(n, why, ns);
+			return 0;
+		}
+		snprintf(nouser, sizeof(nouser), "%s", why);
+		userns = 0;
+	}
+	for (size_t i = 0; i < n->ncc; i++)
+		compiler_dirs(&n->cc[i], extra, &nextra);
+	rc = sandbox_try(n, extra, userns, why, sizeof(why));
+	if (rc != 0 && userns && geteuid() == 0 &&
+	    sandbox_try(n, extra, 0, why2, sizeof(why2)) == 0) {
+		snprintf(nouser, sizeof(nouser), "%s", why);
+		userns = 0;
+		rc = 0;
+	}
+	for (size_t i = 0; i < nextra; i++)
+		free(extra[i]);
+	if (rc != 0) {
+		sandbox_broken(n, why, NULL);
+		return 0;
+	}
+	if (!userns)
+		dm_warn("sandbox: no user namespace: %s; compiles run as %s "
+			"without one, so --job-procs counts every process of "
+			"that user on this host",
+			nouser, n->job_user);
+	dm_info("sandbox: compiles run as %s (uid %u, gid %u) in new %smount, "
+		"pid, ipc and net namespaces; per job: %u s wall, %u s CPU, "
+		"%s memory, %s files, %u processes",
+		n->job_user, (unsigned)n->job_uid, (unsigned)n->job_gid,
+		userns ? "user, " : "", n->job_timeout_s, n->opts.job_cpu_s,
+		size_words(n->opts.job_mem, m, sizeof(m)),
+		size_words(n->opts.job_fsize, f, sizeof(f)),
+		n->opts.job_procs);
+	return 0;
 }
 
 /* Accepting */
@@ -317,9 +618,11 @@ main(int argc, char **argv)
 	struct node_link *link = NULL;
 	struct pollfd p[2];
 	char why[256];
+	size_t offered = 0;
 	int lfd, rc, signum = 0;
 
 	dm_log_init("dmaked", DM_LOG_INFO);
+	cloexec_inherited();
 	rc = node_opts_parse(argc, argv, &n.opts, why, sizeof(why));
 	if (rc == NODE_OPTS_HELP) {
 		node_usage(stdout);
@@ -352,9 +655,13 @@ main(int argc, char **argv)
 	/* After the listen socket, so a shim told about the node can reach
 	 * it; the compilers are known before the scheduler hears of them. */
 	node_compilers_find(&n);
+	if (sandbox_setup(&n) != 0)
+		return 1;
 	/* Tests and scripts read the real port from this line. */
+	for (size_t i = 0; i < n.ncc; i++)
+		offered += n.cc[i].offered;
 	dm_info("listening on %s (%s, %d slots, %zu toolchains)", n.listen,
-		n.name, n.slots, n.ncc);
+		n.name, n.slots, offered);
 	if (n.scheduler[0] == '\0')
 		dm_warn("no scheduler configured (--scheduler, "
 			"DMAKE_SCHEDULER): serving jobs, but no build will "

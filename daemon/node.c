@@ -17,6 +17,7 @@
 
 #define SLOTS_MAX 4096	       /* the scheduler's SCHED_SLOTS_MAX */
 #define JOB_TIMEOUT_MAX 86400u /* a day: anything longer is a typo */
+#define JOB_PROCS_MAX 1000000
 
 void
 node_usage(FILE *f)
@@ -45,13 +46,84 @@ node_usage(FILE *f)
 		"  --name NAME            the node's name [host name]\n"
 		"  --job-timeout SECONDS  wall-clock limit per compile\n"
 		"                         [%d]\n"
+		"\n"
+		"Every compile runs in a sandbox: its own user, mount, pid,\n"
+		"ipc and net namespaces (no network at all), a root holding\n"
+		"only the toolchain (read-only), its job directory, a\n"
+		"private /tmp, /dev/null, zero, full, random, urandom and\n"
+		"its own /proc, as an unprivileged user with no\n"
+		"capabilities.  A node whose kernel refuses a namespace says\n"
+		"so at start and refuses jobs (the builds compile locally).\n"
+		"  --user NAME            who compiles, when dmaked runs as\n"
+		"                         root [dmake if that user exists,\n"
+		"                         else nobody]; as any other user,\n"
+		"                         that user in a user namespace\n"
+		"  --job-mem SIZE         address space per compiler process\n"
+		"                         (RLIMIT_AS; K, M, G suffixes) [4G]\n"
+		"  --job-cpu SECONDS      CPU time per compiler process\n"
+		"                         (RLIMIT_CPU) [%d]\n"
+		"  --job-fsize SIZE       largest file a compile may write,\n"
+		"                         and the size of its /tmp [4G]\n"
+		"  --job-procs N          processes and threads per job\n"
+		"                         (RLIMIT_NPROC, counted per job in\n"
+		"                         its user namespace) [%d]\n"
+		"  --no-sandbox           run compiles as dmaked's own user,\n"
+		"                         with the host's files and network\n"
+		"                         (the limits still apply but\n"
+		"                         --job-procs); only for hosts that\n"
+		"                         cannot have the sandbox and run\n"
+		"                         nothing but trusted builds\n"
 		"  --help                 print this and exit\n"
 		"  --version              print the version and exit\n"
 		"\n"
 		"Environment: DMAKE_SCHEDULER, DMAKE_KEY_FILE,\n"
 		"DMAKE_LOG=error|warn|info|debug [info].  Config:\n"
 		"/etc/dmake/dmake.conf, ~/.config/dmake/dmake.conf.\n",
-		NODE_DEFAULT_JOB_TIMEOUT);
+		NODE_DEFAULT_JOB_TIMEOUT, NODE_DEFAULT_JOB_CPU,
+		NODE_DEFAULT_JOB_PROCS);
+}
+
+int
+node_parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return DM_ECONFIG;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return DM_ECONFIG;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		break;
+	default:
+		return DM_ECONFIG;
+	}
+	if (*end != '\0' && end[1] != '\0')
+		return DM_ECONFIG;
+	if (v > (1ull << 62) >> shift)
+		return DM_ECONFIG;
+	*out = (uint64_t)v << shift;
+	return 0;
 }
 
 static int
@@ -94,6 +166,12 @@ node_opts_parse(int argc, char **argv, struct node_opts *o, char *why,
 		{"key-file", required_argument, NULL, 'k'},
 		{"name", required_argument, NULL, 'n'},
 		{"job-timeout", required_argument, NULL, 't'},
+		{"user", required_argument, NULL, 'u'},
+		{"job-mem", required_argument, NULL, 'M'},
+		{"job-cpu", required_argument, NULL, 'C'},
+		{"job-fsize", required_argument, NULL, 'F'},
+		{"job-procs", required_argument, NULL, 'P'},
+		{"no-sandbox", no_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -104,6 +182,10 @@ node_opts_parse(int argc, char **argv, struct node_opts *o, char *why,
 	memset(o, 0, sizeof(*o));
 	o->listen = NODE_DEFAULT_LISTEN;
 	o->job_timeout_s = NODE_DEFAULT_JOB_TIMEOUT;
+	o->job_mem = NODE_DEFAULT_JOB_MEM;
+	o->job_cpu_s = NODE_DEFAULT_JOB_CPU;
+	o->job_fsize = NODE_DEFAULT_JOB_FSIZE;
+	o->job_procs = NODE_DEFAULT_JOB_PROCS;
 	why[0] = '\0';
 	/* 0 rescans from scratch, so the tests may parse several times. */
 	optind = 0;
@@ -161,6 +243,54 @@ node_opts_parse(int argc, char **argv, struct node_opts *o, char *why,
 				return DM_ECONFIG;
 			}
 			o->job_timeout_s = (unsigned)v;
+			break;
+		case 'u':
+			if (optarg[0] == '\0') {
+				snprintf(why, why_len,
+					 "--user: needs a user name");
+				return DM_ECONFIG;
+			}
+			o->user = optarg;
+			break;
+		case 'M':
+		case 'F':
+			/* Below 1 MiB no compiler even starts. */
+			if (node_parse_size(optarg,
+					    c == 'M' ? &o->job_mem
+						     : &o->job_fsize) != 0 ||
+			    (c == 'M' ? o->job_mem : o->job_fsize) <
+				    (1u << 20)) {
+				snprintf(
+					why, why_len,
+					"--%s: '%s' is not a size of at least "
+					"1M (like 512M or 4G)",
+					c == 'M' ? "job-mem" : "job-fsize",
+					optarg);
+				return DM_ECONFIG;
+			}
+			break;
+		case 'C':
+			if (parse_uint(optarg, 1, JOB_TIMEOUT_MAX, &v) != 0) {
+				snprintf(why, why_len,
+					 "--job-cpu: '%s' is not a number "
+					 "of seconds from 1 to %u",
+					 optarg, JOB_TIMEOUT_MAX);
+				return DM_ECONFIG;
+			}
+			o->job_cpu_s = (unsigned)v;
+			break;
+		case 'P':
+			if (parse_uint(optarg, 4, JOB_PROCS_MAX, &v) != 0) {
+				snprintf(why, why_len,
+					 "--job-procs: '%s' is not a number "
+					 "from 4 to %d",
+					 optarg, JOB_PROCS_MAX);
+				return DM_ECONFIG;
+			}
+			o->job_procs = (unsigned)v;
+			break;
+		case 'N':
+			o->no_sandbox = 1;
 			break;
 		case 'h':
 			return NODE_OPTS_HELP;

@@ -20,9 +20,16 @@
 
 #include "../lib/auth.h"
 
+struct node_sandbox;
+
 #define NODE_DEFAULT_LISTEN "0.0.0.0:7371"
 #define NODE_DEFAULT_JOB_TIMEOUT 300
-#define NODE_NAME_MAX 64 /* NODE_REGISTER.name */
+/* Per-job limits (dmaked --help says why each default). */
+#define NODE_DEFAULT_JOB_MEM (4ull << 30)   /* RLIMIT_AS per process */
+#define NODE_DEFAULT_JOB_CPU 300	    /* RLIMIT_CPU s per process */
+#define NODE_DEFAULT_JOB_FSIZE (4ull << 30) /* RLIMIT_FSIZE, /tmp size */
+#define NODE_DEFAULT_JOB_PROCS 64	    /* RLIMIT_NPROC per job */
+#define NODE_NAME_MAX 64		    /* NODE_REGISTER.name */
 
 struct node_opts {
 	const char *scheduler; /* NULL: from the config */
@@ -33,6 +40,12 @@ struct node_opts {
 	const char *key_file;  /* NULL: DMAKE_KEY_FILE or the config */
 	const char *name;      /* NULL: the host name */
 	unsigned job_timeout_s;
+	const char *user; /* NULL: "dmake" if it exists, else "nobody" */
+	uint64_t job_mem; /* bytes; 0: no limit */
+	unsigned job_cpu_s;
+	uint64_t job_fsize;
+	unsigned job_procs;
+	int no_sandbox;
 };
 
 enum { NODE_OPTS_RUN = 0, NODE_OPTS_HELP = 1, NODE_OPTS_VERSION = 2 };
@@ -57,6 +70,10 @@ int node_default_cache_dir(uid_t uid, const char *xdg, const char *home,
 int node_advertise(const char *listen, const char *local_end, char *out,
 		   size_t len);
 
+/* "4G", "512M", "64k", "1000" -> bytes (powers of 1024).  -DM_ECONFIG
+ * for anything else or a value past 2^62. */
+int node_parse_size(const char *s, uint64_t *out);
+
 /* "0.52 0.40 ..." (/proc/loadavg) -> 520.  -DM_EPROTO when unreadable. */
 int node_parse_loadavg(const char *text, uint32_t *milli);
 
@@ -69,6 +86,14 @@ struct node_compiler {
 	char role[17];
 	char path[PATH_MAX];
 	char advert[256]; /* dm_toolchain_format, for NODE_REGISTER */
+	int offered;	  /* passed the start-up check: jobs may use it */
+};
+
+/* How jobs are run. */
+enum {
+	NODE_SANDBOX_ON = 0,	/* in the sandbox (sandbox.h) */
+	NODE_SANDBOX_OFF = 1,	/* --no-sandbox */
+	NODE_SANDBOX_BROKEN = 2 /* the kernel refused it: jobs are refused */
 };
 
 struct node {
@@ -82,9 +107,16 @@ struct node {
 	char listen[300];	 /* as bound, with the real port */
 	int slots;
 	unsigned job_timeout_s;
+	int sandbox_state;	      /* NODE_SANDBOX_* */
+	char sandbox_why[512];	      /* for BROKEN: what failed */
+	struct node_sandbox *sandbox; /* for ON */
+	char job_user[64];	      /* who jobs run as */
+	uid_t job_uid;
+	gid_t job_gid;
 	struct node_compiler *cc;
 	size_t ncc;
-	char **env; /* the compilers' environment (node_compiler_env) */
+	char **env;	/* the compilers' environment (node_compiler_env) */
+	char **box_env; /* the same in the sandbox, where TMPDIR is /tmp */
 	atomic_int running; /* compilers running now: NODE_LOAD.running */
 	atomic_int conns;   /* job connections open now */
 	atomic_int stopping;

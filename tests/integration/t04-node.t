@@ -91,8 +91,10 @@ ok "... the same object" cmp "$T/a.o" a.o
 
 # A compile that never ends: the unit includes a FIFO nobody writes to
 # (outside the tree the node cannot see), so gcc blocks in open() with no
-# CPU or memory used, on a node whose limit is 1 s.
-start_node n2 1 --job-timeout 1 --listen 127.0.0.1:0
+# CPU or memory used, on a node whose limit is 1 s.  Only a node without
+# the sandbox sees the FIFO in the client's /tmp at all (t05-sandbox.t
+# times out a compile in the sandbox); this also runs --no-sandbox.
+start_node n2 1 --job-timeout 1 --listen 127.0.0.1:0 --no-sandbox
 n2_addr=$(node_json n2 | json_field addr)
 ok "with --listen PORT 0 the real port is advertised" \
 	grep -q "listening on $n2_addr " "$T/n2.log"
