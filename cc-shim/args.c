@@ -351,6 +351,9 @@ source(struct parse *p, int i)
 			stay_local(p, "%s is already preprocessed", arg);
 		else if (strcmp(what, "s") == 0 || strcmp(what, "S") == 0 ||
 			 strcmp(what, "sx") == 0 || starts(what, "assembler"))
+			/* Nothing to gain: as takes milliseconds (measured
+			 * on the kernel's entry_32.S), and a .S file's real
+			 * work, its preprocessing, happens here anyway. */
 			stay_local(p, "%s is assembler", arg);
 		else
 			stay_local(p, "language of %s (%s) is not C or C++",
@@ -594,6 +597,14 @@ verdict(struct parse *p)
 		stay_local(p, "no source file");
 	else if (p->n_sources > 1)
 		stay_local(p, "%d sources in one command", p->n_sources);
+	/* The kernel's cc-option and its kin (`-c -x c /dev/null -o TMP`)
+	 * ask the compiler whether it takes a flag, one probe after another
+	 * while make reads its makefiles, before anything runs in parallel.
+	 * Here an empty unit costs nothing; on a node it costs a placement
+	 * and a round trip.  And the answer configures the build, so it
+	 * must be the local compiler's, never a node's refusal. */
+	else if (strcmp(a->argv[p->src_index], "/dev/null") == 0)
+		stay_local(p, "source /dev/null: a compiler probe");
 	if (p->S)
 		stay_local(p, "-S: assembly output");
 	if (p->n_out > 1)

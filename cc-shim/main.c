@@ -404,6 +404,8 @@ distribute(struct shim *s, const struct args *a, int unit_fd,
 			at.status == 0 ? DM_JOB_OK : DM_JOB_COMPILE_ERROR,
 			unit_bytes);
 		outcome(s, DM_OUTCOME_REMOTE, at.ticket, at.cpu_ms);
+		dm_debug("%s: remote: node %s, exit %d", a->source,
+			 at.node_name, at.status);
 		status = at.status;
 		break;
 	}

@@ -483,6 +483,21 @@ TEST_TIMEOUT(fidelity_gcc_joined_forms, 120)
 		  "../src/a.c"));
 }
 
+TEST_TIMEOUT(fidelity_gcc_include_options, 180)
+{
+	/* Every way of naming a header is the preprocessor's business: the
+	 * node's compile of the unit never needs them. */
+	each("gcc", "build", "obj/a.d", SAME,
+	     ARGS("-DVAL=8", "-iquote", "../src/inc", "-isystem",
+		  "../src/inc/sub", "-idirafter", "..", "-imacros",
+		  "../src/inc/force.h", "-MD", "-MP", "-MT", "obj/a.o", "-MQ",
+		  "$(x)", "-c", "../src/a.c", "-o", "obj/a.o"));
+	/* The object (and so the .d) in a directory beside the cwd. */
+	each("gcc", "build/sub", "../obj/a.d", SAME,
+	     ARGS("-DVAL=9", "-iquote../../src/inc", "-MMD", "-c",
+		  "../../src/a.c", "-o", "../obj/a.o"));
+}
+
 TEST_TIMEOUT(fidelity_gcc_g3_and_user_prefix_map, 120)
 {
 	/* -g3 (macro tables) and the user's own prefix maps, which must
@@ -526,6 +541,18 @@ TEST_TIMEOUT(fidelity_clang_no_debug, 120)
 	fidelity("clang", "build/sub", "a.d", SAME,
 		 ARGS("-O1", "-DVAL=3", "-I../../src/inc", "-MMD", "-MP", "-c",
 		      "../../src/a.c"));
+}
+
+TEST_TIMEOUT(fidelity_clang_include_options, 120)
+{
+	fidelity("clang", "build", "obj/a.d", SAME,
+		 ARGS("-O2", "-DVAL=8", "-iquote", "../src/inc", "-isystem",
+		      "../src/inc/sub", "-idirafter", "..", "-include",
+		      "../src/inc/force.h", "-MMD", "-MP", "-c", "../src/a.c",
+		      "-o", "obj/a.o"));
+	fidelity("clang", "build/sub", "../obj/a.d", SAME,
+		 ARGS("-O1", "-DVAL=9", "-iquote../../src/inc", "-MD", "-c",
+		      "../../src/a.c", "-o", "../obj/a.o"));
 }
 
 TEST_TIMEOUT(fidelity_clang_dwarf4, 120)
