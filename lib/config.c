@@ -65,6 +65,17 @@ set(struct dm_config *c, const char *key, const char *value)
 		c->local_slots = (int)n;
 	} else if (strcmp(key, "placement") == 0) {
 		return dm_config_parse_placement(value, &c->placement);
+	} else if (strcmp(key, "ship_toolchains") == 0) {
+		if (strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
+			c->no_ship = 0;
+		else if (strcmp(value, "no") == 0 || strcmp(value, "0") == 0)
+			c->no_ship = 1;
+		else
+			return DM_ECONFIG;
+	} else if (strcmp(key, "compilers") == 0) {
+		if (strlen(value) >= sizeof(c->compilers))
+			return DM_ECONFIG;
+		snprintf(c->compilers, sizeof(c->compilers), "%s", value);
 	}
 	/* Unknown keys belong to other programs (node, scheduler). */
 	return 0;
@@ -113,6 +124,7 @@ dm_config_load(struct dm_config *c, char *why, size_t why_len)
 		{"DMAKE_KEY_FILE", "key_file"},
 		{"DMAKE_LOCAL_SLOTS", "local_slots"},
 		{"DMAKE_PLACEMENT", "placement"},
+		{"DMAKE_SHIP_TOOLCHAINS", "ship_toolchains"},
 	};
 	struct ctx x = {c, NULL, why, why_len, 0};
 	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");

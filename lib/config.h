@@ -3,11 +3,13 @@
  *
  * Precedence (lowest first): /etc/dmake/dmake.conf (DM_SYSCONFDIR),
  * ~/.config/dmake/dmake.conf ($XDG_CONFIG_HOME), the environment
- * (DMAKE_SCHEDULER, DMAKE_KEY_FILE, DMAKE_LOCAL_SLOTS, DMAKE_PLACEMENT),
- * then each program's options, which the program applies itself.
+ * (DMAKE_SCHEDULER, DMAKE_KEY_FILE, DMAKE_LOCAL_SLOTS, DMAKE_PLACEMENT,
+ * DMAKE_SHIP_TOOLCHAINS), then each program's options, which the program
+ * applies itself.
  *
  * INI keys, in no section or in [dmake]: scheduler, key_file,
- * local_slots, placement.
+ * local_slots, placement, ship_toolchains (yes|no), compilers (dmaked:
+ * more compilers to offer, names or paths separated by spaces).
  */
 #ifndef DM_CONFIG_H
 #define DM_CONFIG_H
@@ -21,6 +23,11 @@ struct dm_config {
 	char key_file[PATH_MAX];
 	int local_slots; /* 0 = the CPU count */
 	enum dm_placement placement;
+	/* 1: a node that lacks a compiler is not sent its toolchain
+	 * archive (ship_toolchains = no); such jobs go only to nodes that
+	 * have the compiler. */
+	int no_ship;
+	char compilers[1024]; /* dmaked: more compilers to offer */
 };
 
 /* Fills c from files and environment.  A malformed value returns

@@ -1,8 +1,11 @@
 /* fs.c: see fs.h. */
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fs.h"
 
@@ -46,4 +49,19 @@ dm_mkdir_parents(const char *path, mode_t mode)
 		return -ENAMETOOLONG;
 	memcpy(tmp, path, len + 1);
 	return make(tmp, mode, 0);
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)f;
+	(flag == FTW_DP ? rmdir : unlink)(path);
+	return 0;
+}
+
+void
+dm_rm_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

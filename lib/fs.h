@@ -13,4 +13,7 @@ int dm_mkdir_p(const char *dir, mode_t mode);
  * the directory a file is about to be created in. */
 int dm_mkdir_parents(const char *path, mode_t mode);
 
+/* rm -rf dir: what can be removed is, errors are ignored (a cleanup). */
+void dm_rm_tree(const char *dir);
+
 #endif

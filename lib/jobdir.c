@@ -53,10 +53,8 @@ make_dir(const char *path)
 	return 0;
 }
 
-/* How many levels `source` climbs above its starting directory, or -1
- * if it is not a plausible relative file name. */
-static int
-levels_above(const char *source)
+int
+dm_jobdir_levels_above(const char *source)
 {
 	int depth = 0, low = 0;
 	const char *s = source;
@@ -147,7 +145,7 @@ dm_jobdir_create(const char *base, const char *client_cwd, const char *source,
 	if (!plausible(client_cwd, source))
 		return DM_EPROTO;
 	if (source[0] != '/' &&
-	    ((levels = levels_above(source)) < 0 || levels > MAX_LEVELS))
+	    ((levels = dm_jobdir_levels_above(source)) < 0 || levels > MAX_LEVELS))
 		return DM_EPROTO;
 	/* getcwd() in the job will name the resolved path: the prefix map
 	 * must too.  '=' would end the map's old prefix early. */
@@ -206,6 +204,21 @@ dm_jobdir_create(const char *base, const char *client_cwd, const char *source,
 err_after_root:
 	dm_jobdir_remove(jd);
 	return rc;
+}
+
+int
+dm_jobdir_place(const struct dm_jobdir *jd, const char *path, char *out,
+		size_t len)
+{
+	char floor[PATH_MAX];
+	int rc;
+
+	if (path[0] == '/' || path[0] == '\0' || strlen(path) >= PATH_MAX ||
+	    strchr(path, '\n') != NULL)
+		return DM_EPROTO;
+	if ((rc = join(floor, sizeof(floor), jd->root, "c")) != 0)
+		return rc;
+	return walk(jd->cwd, floor, path, out, len);
 }
 
 /* ---- the compiler's argv ---------------------------------------------- */

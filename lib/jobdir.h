@@ -32,6 +32,13 @@ struct dm_jobdir {
 int dm_jobdir_create(const char *base, const char *client_cwd,
 		     const char *source, struct dm_jobdir *jd);
 
+/* Where a file the client sends with the job (protocol.md, JOB_FILE)
+ * goes: `path`, relative, resolved from the job's cwd, its directories
+ * created; the path of the file into out.  Refuses (DM_EPROTO) a path
+ * that is absolute or leaves ROOT/c. */
+int dm_jobdir_place(const struct dm_jobdir *jd, const char *path, char *out,
+		    size_t len);
+
 /* The compiler's argv for the job: compiler, the client's flags for the
  * node, the prefix maps, -c, the source name, -o the object.  Free with
  * dm_jobdir_argv_free. */
@@ -41,5 +48,9 @@ void dm_jobdir_argv_free(char **argv);
 
 /* Removes the job directory and everything in it. */
 void dm_jobdir_remove(struct dm_jobdir *jd);
+
+/* How many directory levels the relative name `source` climbs above
+ * where it starts: 0 for "a.c" or "x/../a.c", 2 for "../../src/a.c". */
+int dm_jobdir_levels_above(const char *source);
 
 #endif

@@ -28,6 +28,7 @@
 	X(NODE_REGISTER, 16, node_register)                                   \
 	X(NODE_ACCEPT, 17, node_accept)                                       \
 	X(NODE_LOAD, 18, node_load)                                           \
+	X(NODE_TOOLCHAINS, 19, node_toolchains)                               \
 	X(BUILD_HELLO, 48, build_hello)                                       \
 	X(GRANT, 49, grant)                                                   \
 	X(PLACE, 50, place)                                                   \
@@ -39,10 +40,18 @@
 	X(DEMAND, 56, demand)                                                 \
 	X(JOB, 80, job)                                                       \
 	X(JOB_RESULT, 81, job_result)                                         \
+	X(NEED_TOOLCHAIN, 82, need_toolchain)                                 \
+	X(TOOLCHAIN, 83, toolchain)                                           \
+	X(JOB_ENV, 96, job_env)                                               \
+	X(JOB_FILE, 97, job_file)                                             \
+	X(JOB_START, 98, job_start)                                           \
 	X(LOCAL_ACQUIRE, 112, local_acquire)                                  \
 	X(LOCAL_GRANTED, 113, local_granted)                                  \
 	X(LOCAL_RELEASE, 114, local_release)                                  \
-	X(OUTCOME, 115, outcome)
+	X(OUTCOME, 115, outcome)                                              \
+	X(TOOLCHAIN_REQ, 116, toolchain_req)                                  \
+	X(TOOLCHAIN_ARCHIVE, 117, toolchain_archive)                          \
+	X(TOOLCHAIN_SENT, 118, toolchain_sent)
 
 #define DM_FIELDS_ERROR(F, S) F(S, U32, code, 0) F(S, STR, text, 4096)
 #define DM_FIELDS_PING(F, S) F(S, U64, seq, 0)
@@ -59,11 +68,16 @@
 	F(S, U64, node_id, 0) F(S, U32, heartbeat_ms, 0)
 #define DM_FIELDS_NODE_LOAD(F, S)                                             \
 	F(S, U32, running, 0) F(S, U32, load_milli, 0)
+#define DM_FIELDS_NODE_TOOLCHAINS(F, S)                                       \
+	F(S, U32, archives, 0) F(S, STRV, cached, 65536)
 #define DM_FIELDS_BUILD_HELLO(F, S)                                           \
 	F(S, STR, host, 256) F(S, U32, local_slots, 0) F(S, STR, label, 256)
 #define DM_FIELDS_GRANT(F, S) F(S, U64, build_id, 0) F(S, U32, slots, 0)
 #define DM_FIELDS_PLACE(F, S)                                                 \
-	F(S, U64, req, 0) F(S, STR, toolchain, 128) F(S, U64, unit_bytes, 0)
+	F(S, U64, req, 0)                                                     \
+	F(S, STR, toolchain, 128)                                             \
+	F(S, U64, unit_bytes, 0)                                              \
+	F(S, STR, platform, 64)
 #define DM_FIELDS_PLACED(F, S)                                                \
 	F(S, U64, req, 0)                                                     \
 	F(S, U64, ticket, 0)                                                  \
@@ -92,6 +106,17 @@
 	F(S, U32, flags, 0)                                                   \
 	F(S, U32, cpu_ms, 0)                                                  \
 	F(S, U32, wall_ms, 0)
+#define DM_FIELDS_NEED_TOOLCHAIN(F, S) F(S, STR, toolchain, 128)
+#define DM_FIELDS_TOOLCHAIN(F, S)                                             \
+	F(S, STR, toolchain, 128) F(S, STR, hash, 128) F(S, U64, size, 0)
+/* A job's extras (JOB.want DM_JOB_WANT_EXTRAS), after its unit. */
+#define DM_FIELDS_JOB_ENV(F, S)                                               \
+	F(S, STRV, env, 65536)                                                \
+	F(S, U32, tty, 0)                                                     \
+	F(S, U32, cols, 0)                                                    \
+	F(S, U32, rows, 0)
+#define DM_FIELDS_JOB_FILE(F, S) F(S, STR, path, 4096) F(S, U64, size, 0)
+#define DM_FIELDS_JOB_START(F, S)
 #define DM_FIELDS_LOCAL_ACQUIRE(F, S)                                         \
 	F(S, U32, pid, 0) F(S, STR, compiler, 4096) F(S, STR, name, 256)
 #define DM_FIELDS_LOCAL_GRANTED(F, S)                                         \
@@ -99,6 +124,15 @@
 #define DM_FIELDS_LOCAL_RELEASE(F, S)
 #define DM_FIELDS_OUTCOME(F, S)                                               \
 	F(S, U32, kind, 0) F(S, U64, ticket, 0) F(S, U32, cpu_ms, 0)
+#define DM_FIELDS_TOOLCHAIN_REQ(F, S) F(S, STR, toolchain, 128)
+#define DM_FIELDS_TOOLCHAIN_ARCHIVE(F, S)                                     \
+	F(S, STR, toolchain, 128)                                             \
+	F(S, STR, path, 4096)                                                 \
+	F(S, STR, hash, 128)                                                  \
+	F(S, U64, size, 0)                                                    \
+	F(S, STR, error, 1024)
+#define DM_FIELDS_TOOLCHAIN_SENT(F, S)                                        \
+	F(S, STR, toolchain, 128) F(S, U64, bytes, 0) F(S, U32, wall_ms, 0)
 
 /* JOB_END.result and JOB_RESULT */
 enum {
@@ -107,6 +141,13 @@ enum {
 	DM_JOB_INFRA = 2,     /* the node failed: counts against it */
 	DM_JOB_ABANDONED = 3, /* the client went away: counts against no one */
 };
+#define DM_JOB_WANT_OBJECT 0x1u	  /* JOB.want: return the object */
+#define DM_JOB_WANT_TOOLCHAIN 0x2u /* JOB.want: the shim answers
+				      NEED_TOOLCHAIN with the archive */
+#define DM_JOB_WANT_EXTRAS 0x4u /* JOB.want: JOB_ENV, JOB_FILE and
+				  JOB_START follow the unit */
+#define DM_JOB_TTY_STDIN 0x1u  /* JOB_ENV.tty: the client's stdin is a tty */
+#define DM_JOB_TTY_STDERR 0x2u /* JOB_ENV.tty: its stderr is a terminal */
 #define DM_JOB_RESULT_OBJECT 0x1u /* JOB_RESULT.flags: object stream has data */
 #define DM_JOB_RESULT_INFRA 0x2u  /* the node failed, not the compiler */
 /* DEMAND.want: the build cannot tell; the scheduler judges by its use */

@@ -239,3 +239,11 @@ dm_stream_recv_buf(int sock, struct dm_buf *out, uint64_t limit,
 {
 	return recv_stream(sock, limit, frame, sink_buf, out, NULL);
 }
+
+int
+dm_stream_recv_sink(int sock, uint64_t limit, struct dm_buf *frame,
+		    int (*sink)(void *arg, const void *p, size_t n), void *arg,
+		    uint64_t *size)
+{
+	return recv_stream(sock, limit, frame, sink, arg, size);
+}

@@ -35,6 +35,13 @@ int dm_stream_send_mem(int sock, const void *p, size_t n);
  * more of it.  frame is scratch space reused between calls. */
 int dm_stream_recv_fd(int sock, int dst, uint64_t limit, struct dm_buf *frame,
 		      uint64_t *size);
+/* Same, each decompressed chunk handed to sink(arg, p, n) as it comes
+ * (a toolchain archive is hashed while it is written); a sink's nonzero
+ * return ends the receive with that error, the rest of the stream
+ * unread. */
+int dm_stream_recv_sink(int sock, uint64_t limit, struct dm_buf *frame,
+			int (*sink)(void *arg, const void *p, size_t n),
+			void *arg, uint64_t *size);
 /* Same, into memory (appended to out). */
 int dm_stream_recv_buf(int sock, struct dm_buf *out, uint64_t limit,
 		       struct dm_buf *frame);

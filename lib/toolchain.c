@@ -59,21 +59,21 @@ is_preprocessor_name(const char *base)
 /* The environment for the queries: the caller's, in the C locale so that
  * the banners parse the same everywhere.  NULL on -ENOMEM. */
 static char **
-query_env(void)
+query_env(char *const *base)
 {
 	size_t n = 0, k = 0;
 	char **env;
 
-	while (environ[n] != NULL)
+	while (base[n] != NULL)
 		n++;
 	if ((env = calloc(n + 2, sizeof(*env))) == NULL)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
-		if (strncmp(environ[i], "LC_ALL=", 7) == 0 ||
-		    strncmp(environ[i], "LANG=", 5) == 0 ||
-		    strncmp(environ[i], "LANGUAGE=", 9) == 0)
+		if (strncmp(base[i], "LC_ALL=", 7) == 0 ||
+		    strncmp(base[i], "LANG=", 5) == 0 ||
+		    strncmp(base[i], "LANGUAGE=", 9) == 0)
 			continue;
-		env[k++] = environ[i];
+		env[k++] = base[i];
 	}
 	env[k++] = "LC_ALL=C";
 	env[k] = NULL;
@@ -84,8 +84,8 @@ query_env(void)
  * answer (fails, dies, hangs) is not a toolchain; one that cannot be run
  * at all is an error (-ENOENT, -EACCES...). */
 static int
-query_fd(const char *path, char **env, const char *const *args,
-	 struct dm_buf *out, int from_stderr)
+query_fd(const char *path, char **env, const struct dm_toolchain_runner *run,
+	 const char *const *args, struct dm_buf *out, int from_stderr)
 {
 	const char *argv[12];
 	struct dm_spawn_opts o = {
@@ -107,6 +107,8 @@ query_fd(const char *path, char **env, const char *const *args,
 		argv[n++] = *args++;
 	argv[n] = NULL;
 	dm_buf_reset(out);
+	if (run != NULL && run->prepare != NULL)
+		run->prepare(run->arg, &o);
 	if ((rc = dm_spawn_run_capture(&o, &r, from_stderr ? NULL : out,
 				       from_stderr ? out : NULL)) != 0)
 		return rc;
@@ -116,26 +118,19 @@ query_fd(const char *path, char **env, const char *const *args,
 }
 
 static int
-query(const char *path, char **env, const char *const *args,
-      struct dm_buf *out)
+query(const char *path, char **env, const struct dm_toolchain_runner *run,
+      const char *const *args, struct dm_buf *out)
 {
-	return query_fd(path, env, args, out, 0);
+	return query_fd(path, env, run, args, out, 0);
 }
 
-/* Hashes the options of the commands `-###` prints (lines that begin
- * with a space; gcc quotes some words, clang all): the defaults the
- * driver passes to cc1 and as (-march, -mtune, PIE, -fasynchronous-
- * unwind-tables...).  The program of each command and every word that
- * holds a '/' are left out: they name where the compiler is installed
- * and the temporary files of this run, not what it does. */
-static int
-hash_driver(crypto_generichash_state *st, struct dm_buf *b)
+int
+dm_toolchain_driver_words(char *text, dm_driver_word_fn fn, void *ctx)
 {
-	char *s = dm_buf_cstr(b), *save = NULL, *line;
+	char *save = NULL, *line;
+	int rc;
 
-	if (s == NULL)
-		return -ENOMEM;
-	for (line = strtok_r(s, "\n", &save); line != NULL;
+	for (line = strtok_r(text, "\n", &save); line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
 		int first = 1;
 
@@ -159,15 +154,42 @@ hash_driver(crypto_generichash_state *st, struct dm_buf *b)
 			}
 			if (*p != '\0')
 				*p++ = '\0';
-			if (!first && strchr(w, '/') == NULL)
-				crypto_generichash_update(
-					st, (const unsigned char *)w,
-					strlen(w) + 1);
+			if ((rc = fn(ctx, w, first)) != 0)
+				return rc;
 			first = 0;
 		}
-		crypto_generichash_update(st, (const unsigned char *)"\n", 1);
+		if ((rc = fn(ctx, NULL, 0)) != 0)
+			return rc;
 	}
 	return 0;
+}
+
+/* Hashes the options of the commands `-###` prints: the defaults the
+ * driver passes to cc1 and as (-march, -mtune, PIE, -fasynchronous-
+ * unwind-tables...).  The program of each command and every word that
+ * holds a '/' are left out: they name where the compiler is installed
+ * and the temporary files of this run, not what it does. */
+static int
+hash_word(void *ctx, const char *w, int first)
+{
+	crypto_generichash_state *st = ctx;
+
+	if (w == NULL)
+		crypto_generichash_update(st, (const unsigned char *)"\n", 1);
+	else if (!first && strchr(w, '/') == NULL)
+		crypto_generichash_update(st, (const unsigned char *)w,
+					  strlen(w) + 1);
+	return 0;
+}
+
+static int
+hash_driver(crypto_generichash_state *st, struct dm_buf *b)
+{
+	char *s = dm_buf_cstr(b);
+
+	if (s == NULL)
+		return -ENOMEM;
+	return dm_toolchain_driver_words(s, hash_word, st);
 }
 
 /* Copies the first line of s, trimmed, into dst; DM_ENOTOOLCHAIN when it
@@ -288,6 +310,14 @@ int
 dm_toolchain_identify(const char *name, const char *path,
 		      struct dm_toolchain *tc)
 {
+	return dm_toolchain_identify_in(name, path, NULL, tc);
+}
+
+int
+dm_toolchain_identify_in(const char *name, const char *path,
+			 const struct dm_toolchain_runner *run,
+			 struct dm_toolchain *tc)
+{
 	static const char *const a_version[] = {"--version", NULL};
 	static const char *const a_machine[] = {"-dumpmachine", NULL};
 	static const char *const a_full[] = {"-dumpfullversion", NULL};
@@ -317,16 +347,23 @@ dm_toolchain_identify(const char *name, const char *path,
 	cxx = strstr(base, "++") != NULL;
 	if (sodium_init() < 0)
 		return -ENOMEM;
-	if ((rc = resolve_path(path, tc->path)) != 0)
+	if (run != NULL) {
+		if (path[0] != '/' || strlen(path) >= sizeof(tc->path))
+			return -EINVAL;
+		memcpy(tc->path, path, strlen(path) + 1);
+	} else if ((rc = resolve_path(path, tc->path)) != 0) {
 		return rc;
-	if ((env = query_env()) == NULL)
+	}
+	if ((env = query_env(run != NULL && run->env != NULL ? run->env
+							      : environ)) ==
+	    NULL)
 		return -ENOMEM;
 	dm_buf_init(&out);
 
 	/* Family.  clang's banner says "clang version"; gcc's names the
 	 * program as invoked (cc, x86_64-linux-gnu-gcc-12...) but always
 	 * credits the FSF. */
-	if ((rc = query(path, env, a_version, &out)) != 0)
+	if ((rc = query(path, env, run, a_version, &out)) != 0)
 		goto err_after_buf;
 	banner = dm_buf_cstr(&out);
 	if (banner == NULL) {
@@ -350,17 +387,17 @@ dm_toolchain_identify(const char *name, const char *path,
 		 fam == FAMILY_CLANG ? "clang" : (cxx ? "g" : "gcc"),
 		 cxx ? "++" : "");
 
-	if ((rc = query(path, env, a_machine, &out)) != 0 ||
+	if ((rc = query(path, env, run, a_machine, &out)) != 0 ||
 	    (rc = first_word(dm_buf_cstr(&out), tc->machine,
 			     sizeof(tc->machine))) != 0)
 		goto err_after_buf;
 
 	/* gcc >= 7 gives only the major number to -dumpversion. */
 	if (fam == FAMILY_GCC &&
-	    ((rc = query(path, env, a_full, &out)) != 0 ||
+	    ((rc = query(path, env, run, a_full, &out)) != 0 ||
 	     (rc = first_word(dm_buf_cstr(&out), tc->version,
 			      sizeof(tc->version))) != 0) &&
-	    ((rc = query(path, env, a_short, &out)) != 0 ||
+	    ((rc = query(path, env, run, a_short, &out)) != 0 ||
 	     (rc = first_word(dm_buf_cstr(&out), tc->version,
 			      sizeof(tc->version))) != 0))
 		goto err_after_buf;
@@ -370,7 +407,7 @@ dm_toolchain_identify(const char *name, const char *path,
 	}
 
 	a_macros[3] = cxx ? "c++" : "c";
-	if ((rc = query(path, env, a_macros, &out)) != 0 ||
+	if ((rc = query(path, env, run, a_macros, &out)) != 0 ||
 	    (rc = sort_macros(&out, &lines, &nlines)) != 0)
 		goto err_after_buf;
 	if (fam == FAMILY_CLANG ? !has_macro(lines, nlines, "__clang__")
@@ -389,7 +426,7 @@ dm_toolchain_identify(const char *name, const char *path,
 	for (size_t i = 0; i < nlines; i++)
 		hash_str(&st, lines[i]);
 	a_driver[3] = a_macros[3];
-	if ((rc = query_fd(path, env, a_driver, &out, 1)) != 0 ||
+	if ((rc = query_fd(path, env, run, a_driver, &out, 1)) != 0 ||
 	    (rc = hash_driver(&st, &out)) != 0)
 		goto err_after_lines;
 	crypto_generichash_final(&st, hash, sizeof(hash));

@@ -33,9 +33,38 @@ struct dm_toolchain {
 int dm_toolchain_identify(const char *name, const char *path,
 			  struct dm_toolchain *tc);
 
+struct dm_spawn_opts;
+
+/* How dm_toolchain_identify_in() runs its queries, for a compiler that
+ * is not this host's own: one unpacked from a toolchain archive, which
+ * only makes sense inside the sandbox that shows the archive as `/`.
+ * env replaces the caller's environment (LC_ALL=C is still forced);
+ * prepare, when set, is called on each query's spawn options before it
+ * runs (to set namespaces and hooks, a working directory). */
+struct dm_toolchain_runner {
+	char *const *env;
+	void (*prepare)(void *arg, struct dm_spawn_opts *o);
+	void *arg;
+};
+
+/* dm_toolchain_identify() through run: path is taken as it is (it
+ * names a file where run runs the compiler, not on this host), and
+ * tc->path is that path. */
+int dm_toolchain_identify_in(const char *name, const char *path,
+			     const struct dm_toolchain_runner *run,
+			     struct dm_toolchain *tc);
+
 /* "ID ROLE VERSION MACHINE": the form a node advertises in
  * NODE_REGISTER.toolchains. */
 int dm_toolchain_format(const struct dm_toolchain *tc, char *out,
 			size_t len);
+
+/* Walks the commands `-###` printed into text (lines that begin with a
+ * space; gcc quotes some words, clang all), splitting text in place:
+ * fn(ctx, word, first) for each word, first set for the command's
+ * program, then fn(ctx, NULL, 0) at the end of each command.  Stops at
+ * the first non-zero fn() and returns it. */
+typedef int (*dm_driver_word_fn)(void *ctx, const char *word, int first);
+int dm_toolchain_driver_words(char *text, dm_driver_word_fn fn, void *ctx);
 
 #endif
