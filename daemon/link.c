@@ -23,6 +23,7 @@
 #include "../lib/log.h"
 #include "../lib/net.h"
 #include "link.h"
+#include "tccache.h"
 
 #define RETRY_MS 2000
 #define CONNECT_MS 3000
@@ -40,6 +41,8 @@ struct node_link {
 	int fd;
 	uint32_t heartbeat_ms;
 	int last_err; /* so a scheduler that stays away is logged once */
+	uint64_t tc_gen; /* the cache generation NODE_TOOLCHAINS last said */
+	int tc_sent;	 /* on this connection */
 };
 
 /* Waits up to ms for the socket (fd >= 0) to be readable.  Returns 1
@@ -86,6 +89,36 @@ send_load(struct node_link *l)
 	};
 
 	return dm_io_send(l->fd, DM_MSG_NODE_LOAD, &m);
+}
+
+/* NODE_TOOLCHAINS: that this node runs toolchains builds send it, and
+ * the ones it holds, whenever they changed (checked every heartbeat). */
+static int
+send_toolchains(struct node_link *l)
+{
+	struct dm_msg_node_toolchains m = {.archives = 1};
+	struct node_tccache *c = l->n->tcc;
+	uint64_t gen;
+	size_t n = 0;
+	char **v;
+	int rc;
+
+	if (c == NULL || (l->tc_sent && node_tccache_gen(c) == l->tc_gen))
+		return 0;
+	if ((rc = node_tccache_adverts(c, &v, &n, &gen)) != 0)
+		return rc;
+	m.cached = v;
+	m.cached_n = (uint32_t)n;
+	rc = dm_io_send(l->fd, DM_MSG_NODE_TOOLCHAINS, &m);
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	if (rc == 0) {
+		l->tc_gen = gen;
+		l->tc_sent = 1;
+		dm_debug("told the scheduler of %zu cached toolchains", n);
+	}
+	return rc;
 }
 
 /* Connects, authenticates and registers.  Returns 0 with l->fd open. */
@@ -178,7 +211,8 @@ serve(struct node_link *l)
 		int w;
 
 		if (t >= next) {
-			if ((rc = send_load(l)) != 0)
+			if ((rc = send_load(l)) != 0 ||
+			    (rc = send_toolchains(l)) != 0)
 				break;
 			next = t + l->heartbeat_ms;
 		}
@@ -212,6 +246,7 @@ serve(struct node_link *l)
 	dm_buf_free(&frame);
 	close(l->fd);
 	l->fd = -1;
+	l->tc_sent = 0;
 	return rc;
 }
 

@@ -46,6 +46,7 @@
 #include "link.h"
 #include "node.h"
 #include "sandbox.h"
+#include "tccache.h"
 
 #ifndef DM_VERSION
 #define DM_VERSION "0.1.0"
@@ -119,15 +120,6 @@ cloexec_inherited(void)
 
 /* Settings */
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)f;
-	(flag == FTW_DP ? rmdir : unlink)(path);
-	return 0;
-}
-
 /* The cache dir, locked for this process, with an empty jobs/ in it.  A
  * second node on the same directory would delete the first one's jobs,
  * so it is refused instead; the lock dies with the process, so what a
@@ -172,7 +164,7 @@ cache_init(struct node *n)
 		dm_error("--cache-dir %s: too long", n->cache_dir);
 		return -ENAMETOOLONG;
 	}
-	nftw(n->jobs_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	dm_rm_tree(n->jobs_dir);
 	if (mkdir(n->jobs_dir, 0700) != 0) {
 		rc = -errno;
 		dm_error("cannot create %s: %s", n->jobs_dir, strerror(errno));
@@ -225,6 +217,8 @@ settings(struct node *n)
 	snprintf(n->platform, sizeof(n->platform), "%s", u.machine);
 	n->slots = n->opts.slots > 0 ? n->opts.slots : dm_cpu_count();
 	n->job_timeout_s = n->opts.job_timeout_s;
+	snprintf(n->compilers_conf, sizeof(n->compilers_conf), "%s",
+		 cfg.compilers);
 	if ((n->env = node_compiler_env(environ)) == NULL)
 		return -ENOMEM;
 	return cache_init(n);
@@ -657,6 +651,11 @@ main(int argc, char **argv)
 	node_compilers_find(&n);
 	if (sandbox_setup(&n) != 0)
 		return 1;
+	/* Toolchains sent by builds run only in a sandbox (tccache.h). */
+	if (n.sandbox_state == NODE_SANDBOX_ON &&
+	    node_tccache_open(&n, &n.tcc) != 0)
+		dm_warn("no toolchain cache: this node runs only jobs of its "
+			"own compilers");
 	/* Tests and scripts read the real port from this line. */
 	for (size_t i = 0; i < n.ncc; i++)
 		offered += n.cc[i].offered;

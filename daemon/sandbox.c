@@ -25,6 +25,7 @@
  *  5. /proc, pivot_root, the tmpfs root read-only, no_new_privs and no
  *     capabilities left.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -65,6 +66,7 @@ struct op {
 
 struct node_sandbox {
 	char *root_dir;
+	char *jobs_real; /* the jobs directory, resolved */
 	struct op ops[OPS_MAX];
 	int nops;
 	uid_t uid;
@@ -234,6 +236,29 @@ add_op(struct node_sandbox *sb, enum op_kind kind, const char *host,
 	return 0;
 }
 
+/* The host path `path` shown at `at` in the box as it is: a symbolic
+ * link as a link (/lib -> usr/lib on a merged /usr), a directory or
+ * regular file bound read-only.  Absent paths are skipped. */
+static int
+add_path_at(struct node_sandbox *sb, const char *path, const char *at)
+{
+	char target[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	if (S_ISLNK(st.st_mode)) {
+		if ((n = readlink(path, target, sizeof(target) - 1)) < 0)
+			return -errno;
+		target[n] = '\0';
+		return add_op(sb, OP_SYMLINK, target, at, 0);
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return 0;
+	return add_op(sb, OP_BIND_RO, path, at, S_ISDIR(st.st_mode));
+}
+
 /* A host path shown as it is: a symbolic link as a link (/lib -> usr/lib
  * on a merged /usr), anything else bound.  Absent paths are skipped. */
 static int
@@ -282,6 +307,23 @@ covered(const struct node_sandbox *sb, const char *path)
 	return 0;
 }
 
+/* The box's own parts and the plumbing every plan has: /dev's few
+ * devices and links, the private /tmp. */
+static int
+add_box_parts(struct node_sandbox *sb)
+{
+	int rc;
+
+	for (size_t i = 0; devices[i] != NULL; i++)
+		if ((rc = add_path(sb, devices[i], OP_BIND_DEV)) != 0)
+			return rc;
+	for (size_t i = 0; i < sizeof(dev_links) / sizeof(dev_links[0]); i++)
+		if ((rc = add_op(sb, OP_SYMLINK, dev_links[i][1],
+				 dev_links[i][0], 0)) != 0)
+			return rc;
+	return add_op(sb, OP_TMPFS, "tmpfs", "/tmp", 1);
+}
+
 int
 node_sandbox_new(const struct node_sandbox_conf *c, struct node_sandbox **out,
 		 char *why, size_t why_len)
@@ -316,16 +358,9 @@ node_sandbox_new(const struct node_sandbox_conf *c, struct node_sandbox **out,
 	for (size_t i = 0; system_paths[i] != NULL; i++)
 		if ((rc = add_path(sb, system_paths[i], OP_BIND_RO)) != 0)
 			goto err_plan;
-	for (size_t i = 0; devices[i] != NULL; i++)
-		if ((rc = add_path(sb, devices[i], OP_BIND_DEV)) != 0)
-			goto err_plan;
-	for (size_t i = 0; i < sizeof(dev_links) / sizeof(dev_links[0]); i++)
-		if ((rc = add_op(sb, OP_SYMLINK, dev_links[i][1],
-				 dev_links[i][0], 0)) != 0)
-			goto err_plan;
-	/* Before the compilers' directories: a compiler may live in a
+	/* /tmp before the compilers' directories: a compiler may live in a
 	 * directory under /tmp, whose mount point must be on this /tmp. */
-	if ((rc = add_op(sb, OP_TMPFS, "tmpfs", "/tmp", 1)) != 0)
+	if ((rc = add_box_parts(sb)) != 0)
 		goto err_plan;
 	for (size_t i = 0; c->extra != NULL && c->extra[i] != NULL; i++) {
 		if (covered(sb, c->extra[i]))
@@ -347,11 +382,87 @@ node_sandbox_new(const struct node_sandbox_conf *c, struct node_sandbox **out,
 		rc = DM_ECONFIG;
 		goto err_after_sb;
 	}
+	if ((sb->jobs_real = strdup(real)) == NULL) {
+		rc = -ENOMEM;
+		goto err_after_sb;
+	}
 	*out = sb;
 	return 0;
 
 err_plan:
 	snprintf(why, why_len, "cannot plan the sandbox: %s", dm_strerror(rc));
+err_after_sb:
+	node_sandbox_free(sb);
+	return rc;
+}
+
+int
+node_sandbox_derive(const struct node_sandbox *base, const char *sysroot,
+		    struct node_sandbox **out, char *why, size_t why_len)
+{
+	struct node_sandbox *sb = calloc(1, sizeof(*sb));
+	struct dirent **names = NULL;
+	int n = -1, rc = 0;
+
+	why[0] = '\0';
+	if (sb == NULL)
+		return -ENOMEM;
+	sb->uid = base->uid;
+	sb->gid = base->gid;
+	sb->userns = base->userns;
+	sb->setgroups_ok = base->setgroups_ok;
+	memcpy(sb->uid_map, base->uid_map, sizeof(sb->uid_map));
+	memcpy(sb->gid_map, base->gid_map, sizeof(sb->gid_map));
+	memcpy(sb->root_opts, base->root_opts, sizeof(sb->root_opts));
+	memcpy(sb->tmp_opts, base->tmp_opts, sizeof(sb->tmp_opts));
+	if ((sb->root_dir = strdup(base->root_dir)) == NULL) {
+		rc = -ENOMEM;
+		goto err_after_sb;
+	}
+	/* Sorted, so that a step number means the same every time. */
+	if ((n = scandir(sysroot, &names, NULL, alphasort)) < 0) {
+		rc = -errno;
+		snprintf(why, why_len, "%s: %s", sysroot, strerror(errno));
+		goto err_after_sb;
+	}
+	for (int i = 0; i < n && rc == 0; i++) {
+		const char *name = names[i]->d_name;
+		char host[PATH_MAX], at[NAME_MAX + 2];
+
+		/* The box's own: its /dev, /proc and /tmp. */
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+		    strcmp(name, "dev") == 0 || strcmp(name, "proc") == 0 ||
+		    strcmp(name, "tmp") == 0)
+			continue;
+		snprintf(at, sizeof(at), "/%s", name);
+		if (node_sandbox_path_under(base->jobs_real, at)) {
+			snprintf(why, why_len,
+				 "the toolchain has a /%s, where this node's "
+				 "job directories are (%s)",
+				 name, base->jobs_real);
+			rc = DM_ECONFIG;
+			break;
+		}
+		snprintf(host, sizeof(host), "%s/%s", sysroot, name);
+		rc = add_path_at(sb, host, at);
+	}
+	if (rc == 0)
+		rc = add_box_parts(sb);
+	if (rc != 0 && why[0] == '\0')
+		snprintf(why, why_len, "cannot plan the sandbox: %s",
+			 dm_strerror(rc));
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	if (rc != 0)
+		goto err_after_sb;
+	if ((sb->jobs_real = strdup(base->jobs_real)) == NULL) {
+		rc = -ENOMEM;
+		goto err_after_sb;
+	}
+	*out = sb;
+	return 0;
+
 err_after_sb:
 	node_sandbox_free(sb);
 	return rc;
@@ -367,6 +478,7 @@ node_sandbox_free(struct node_sandbox *sb)
 		free(sb->ops[i].rel);
 	}
 	free(sb->root_dir);
+	free(sb->jobs_real);
 	free(sb);
 }
 

@@ -52,6 +52,17 @@ int node_sandbox_new(const struct node_sandbox_conf *c,
 		     struct node_sandbox **out, char *why, size_t why_len);
 void node_sandbox_free(struct node_sandbox *sb);
 
+/* A plan like base (same user, limits, mount point, /dev, /tmp, /proc)
+ * whose system is not the host's but the directory sysroot, an
+ * unpacked toolchain archive: every entry at the top of sysroot is shown
+ * at `/` (directories and files read-only, links as links), nothing of
+ * the host's /usr, /lib or /etc.  A compiler run in it finds what it
+ * finds on the client it came from, at the same paths.  Fails with why
+ * when sysroot would hide the job directories (it has their first
+ * component) or holds more than the plan can take. */
+int node_sandbox_derive(const struct node_sandbox *base, const char *sysroot,
+			struct node_sandbox **out, char *why, size_t why_len);
+
 /* Whether the kernel lets this process create the namespaces of flags
  * (CLONE_NEW*): 0, or -errno with why naming the first one refused and
  * *refused its name ("user", "net"...; static). */

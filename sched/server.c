@@ -247,6 +247,16 @@ on_node_load(struct peer *p, union dm_msg *m)
 }
 
 static void
+on_node_toolchains(struct peer *p, union dm_msg *m)
+{
+	struct dm_msg_node_toolchains *t = &m->node_toolchains;
+
+	if (sched_node_toolchains(p->srv->s, p->node, t->archives != 0,
+				  t->cached, t->cached_n) != 0)
+		dm_warn("%s: NODE_TOOLCHAINS: out of memory", p->addr);
+}
+
+static void
 on_build_hello(struct peer *p, union dm_msg *m)
 {
 	struct dm_msg_build_hello *h = &m->build_hello;
@@ -266,8 +276,8 @@ on_place(struct peer *p, union dm_msg *m)
 	struct dm_msg_place *pl = &m->place;
 	int rc;
 
-	rc = sched_place(p->srv->s, p->build, pl->req, pl->toolchain,
-			 pl->unit_bytes);
+	rc = sched_place_ship(p->srv->s, p->build, pl->req, pl->toolchain,
+			      pl->platform, pl->unit_bytes);
 	if (rc != 0)
 		cb_place_fail(p, pl->req, (uint32_t)-rc, dm_strerror(rc));
 }
@@ -308,6 +318,7 @@ on_status_req(struct peer *p, union dm_msg *m)
 static const struct handler handlers[] = {
 	{DM_ROLE_NODE, ST_NEW, DM_MSG_NODE_REGISTER, on_node_register},
 	{DM_ROLE_NODE, ST_ACTIVE, DM_MSG_NODE_LOAD, on_node_load},
+	{DM_ROLE_NODE, ST_ACTIVE, DM_MSG_NODE_TOOLCHAINS, on_node_toolchains},
 	{DM_ROLE_BUILD, ST_NEW, DM_MSG_BUILD_HELLO, on_build_hello},
 	{DM_ROLE_BUILD, ST_ACTIVE, DM_MSG_PLACE, on_place},
 	{DM_ROLE_BUILD, ST_ACTIVE, DM_MSG_JOB_END, on_job_end},

@@ -23,6 +23,14 @@
  *   waiting build.
  * - Grants are recomputed only when something they depend on changed
  *   (grants_dirty): the pool, the builds, a build's demand.
+ * - Shipping: a node that runs toolchain archives (NODE_TOOLCHAINS) is
+ *   also a member of a pseudo-toolchain "platform:P" (SHIP_PREFIX), whose
+ *   heap is every such node of platform P, and of the toolchains it
+ *   holds unpacked.  A PLACE that names the platform its build can ship
+ *   the compiler to takes the best node that has the toolchain (native or
+ *   cached) and, only when none has a free slot, the best node of that
+ *   platform: one transfer, then the node has it too.  A request waits
+ *   only while both are full.
  *
  * Speed.  A node's speed is the cpu time its real jobs took per MB of
  * preprocessed unit (JOB_END.cpu_ms / JOB_END.unit_bytes), kept as
@@ -54,6 +62,9 @@
 #include "json.h"
 #include "state.h"
 
+/* The pseudo-toolchain of the nodes of one platform that run archives;
+ * never a real id (those are hex). */
+#define SHIP_PREFIX "platform:"
 /* How much of a toolchain id a human needs to see in a PLACE_FAIL. */
 #define TC_SHOWN 16
 /* Ticket and toolchain tables start this small and double as needed. */
@@ -151,6 +162,7 @@ struct bq {
 	LIST_ENTRY(bq) by_build;
 	struct tc *tc;
 	struct sched_build *b;
+	char *ship; /* the platform the build can ship to, NULL: none */
 	TAILQ_HEAD(, pending) reqs;
 };
 
@@ -167,6 +179,10 @@ struct sched_node {
 	double key;
 	struct member *m; /* one per distinct toolchain id */
 	uint32_t nm;
+	uint32_t nnative; /* m[0..nnative): from NODE_REGISTER; the rest
+			     from NODE_TOOLCHAINS (cached, the platform) */
+	int archives;	  /* runs toolchain archives */
+	uint32_t ncached;
 	uint64_t last_heard;
 	uint32_t load_running;
 	uint32_t load_milli;
@@ -783,24 +799,58 @@ place_on(struct sched *s, struct sched_node *n, struct sched_build *b,
 	return 0;
 }
 
+/* The pseudo-toolchain of platform's archive nodes, or NULL. */
+static struct tc *
+ship_tc(const struct sched *s, const char *platform)
+{
+	char id[sizeof(SHIP_PREFIX) + 64];
+
+	if (platform == NULL || platform[0] == '\0' ||
+	    strlen(platform) > 64)
+		return NULL;
+	snprintf(id, sizeof(id), SHIP_PREFIX "%s", platform);
+	return tc_find(s, id);
+}
+
+static int
+is_ship_tc(const struct tc *tc)
+{
+	return strncmp(tc->id, SHIP_PREFIX, strlen(SHIP_PREFIX)) == 0;
+}
+
+/* Nodes of the platform that could take an archive job at all. */
+static int
+ship_usable(const struct sched *s, const char *platform)
+{
+	const struct tc *st = ship_tc(s, platform);
+
+	return st != NULL && st->usable > 0;
+}
+
 /* Why a request for toolchain (entry tc, or NULL if none) cannot be
- * placed. */
+ * placed; platform: where its build could ship it (NULL: nowhere). */
 static void
 fail_reason(struct sched *s, const char *toolchain, const struct tc *tc,
-	    char *out, size_t len)
+	    const char *platform, char *out, size_t len)
 {
 	const char *more = strlen(toolchain) > TC_SHOWN ? "\xe2\x80\xa6" : "";
+	char ship[160] = "";
 
+	if (platform != NULL && platform[0] != '\0')
+		snprintf(ship, sizeof(ship),
+			 ", and no node of platform %.64s takes toolchain "
+			 "archives",
+			 platform);
 	if (tc != NULL && tc->n > 0)
 		snprintf(out, len,
 			 "the %" PRIu32 " nodes with toolchain %.*s%s are "
-			 "backed off after failures or have no slots",
-			 tc->n, TC_SHOWN, toolchain, more);
+			 "backed off after failures or have no slots%s",
+			 tc->n, TC_SHOWN, toolchain, more, ship);
 	else
 		snprintf(out, len,
 			 "no node has toolchain %.*s%s (%" PRIu32
-			 " nodes connected)",
-			 TC_SHOWN, toolchain, more, s->nnodes);
+			 " nodes connected)%s",
+			 TC_SHOWN, toolchain, more, s->nnodes, ship);
 }
 
 static void
@@ -819,38 +869,65 @@ bq_free(struct sched *s, struct bq *q)
 		TAILQ_REMOVE(&s->waiting, q->tc, waiting_link);
 		q->tc->on_waiting = 0;
 	}
+	/* An entry made only to hold requests goes with the last one. */
+	if (TAILQ_EMPTY(&q->tc->bqs) && q->tc->n == 0 && !q->tc->on_empty) {
+		TAILQ_INSERT_TAIL(&s->empty, q->tc, empty_link);
+		q->tc->on_empty = 1;
+	}
+	free(q->ship);
 	free(q);
 }
 
-/* The waiting build that gets the next free slot of tc: the one
- * furthest below its grant, then the one whose request is oldest. */
-static struct bq *
-next_bq(const struct tc *tc)
+/* The node a request of q would get now: the best that has the
+ * toolchain, else the best of the platform q's build can ship to. */
+static struct sched_node *
+node_for(const struct sched *s, const struct bq *q, struct sched_node *own)
 {
+	const struct tc *st;
+
+	if (own != NULL || q->ship == NULL)
+		return own;
+	return (st = ship_tc(s, q->ship)) != NULL ? pick(st) : NULL;
+}
+
+/* The waiting build that gets the next free slot of tc (or of its
+ * platform's archive nodes): among those a node is free for, the one
+ * furthest below its grant, then the one whose request is oldest.
+ * *node: the node. */
+static struct bq *
+next_bq(const struct sched *s, const struct tc *tc, struct sched_node **node)
+{
+	struct sched_node *own = pick(tc);
 	struct bq *q, *best = NULL;
 	int64_t bk = 0;
 
+	*node = NULL;
 	TAILQ_FOREACH(q, &tc->bqs, by_tc) {
 		int64_t k = (int64_t)q->b->running - (int64_t)q->b->granted;
+		struct sched_node *n = node_for(s, q, own);
 
+		if (n == NULL)
+			continue;
 		if (best == NULL || k < bk ||
 		    (k == bk && TAILQ_FIRST(&q->reqs)->seq <
 					TAILQ_FIRST(&best->reqs)->seq)) {
 			best = q;
 			bk = k;
+			*node = n;
 		}
 	}
 	return best;
 }
 
-/* Gives the free slots of tc's nodes to its waiting requests. */
+/* Gives the free slots of tc's nodes, and of the archive nodes of the
+ * waiting builds' platforms, to its waiting requests. */
 static void
 serve(struct sched *s, struct tc *tc)
 {
 	struct sched_node *n;
+	struct bq *q;
 
-	while (!TAILQ_EMPTY(&tc->bqs) && (n = pick(tc)) != NULL) {
-		struct bq *q = next_bq(tc);
+	while ((q = next_bq(s, tc, &n)) != NULL) {
 		struct pending *p = TAILQ_FIRST(&q->reqs);
 		struct sched_build *b = q->b;
 		uint64_t req = p->req;
@@ -875,9 +952,12 @@ serve(struct sched *s, struct tc *tc)
 }
 
 /* A toolchain no live node can take jobs for any more (none has it, or
- * all that have it are backed off or have no slots): its waiting
- * requests would wait for ever or for minutes, so they are answered now
- * (the build compiles locally).  An entry no node has goes. */
+ * all that have it are backed off or have no slots, and no archive node
+ * of the platform its builds ship to can either): its waiting requests
+ * would wait for ever or for minutes, so they are answered now (the
+ * build compiles locally).  An entry no node has and no request waits
+ * for goes.  A platform whose archive nodes all went sends the
+ * toolchains waiting on it through the same check. */
 static void
 fail_orphans(struct sched *s)
 {
@@ -885,17 +965,31 @@ fail_orphans(struct sched *s)
 	char reason[256];
 
 	while ((tc = TAILQ_FIRST(&s->empty)) != NULL) {
-		struct bq *q;
+		struct bq *q, *next;
 
 		TAILQ_REMOVE(&s->empty, tc, empty_link);
 		tc->on_empty = 0;
 		if (tc->usable > 0)
 			continue;
-		fail_reason(s, tc->id, tc, reason, sizeof(reason));
-		while ((q = TAILQ_FIRST(&tc->bqs)) != NULL) {
+		if (is_ship_tc(tc)) {
+			struct tc *w;
+
+			TAILQ_FOREACH(w, &s->waiting, waiting_link)
+				if (w->usable == 0 && !w->on_empty) {
+					TAILQ_INSERT_TAIL(&s->empty, w,
+							  empty_link);
+					w->on_empty = 1;
+				}
+		}
+		for (q = TAILQ_FIRST(&tc->bqs); q != NULL; q = next) {
 			struct sched_build *b = q->b;
 			struct pending *p;
 
+			next = TAILQ_NEXT(q, by_tc);
+			if (q->ship != NULL && ship_usable(s, q->ship))
+				continue;
+			fail_reason(s, tc->id, tc, q->ship, reason,
+				    sizeof(reason));
 			while ((p = TAILQ_FIRST(&q->reqs)) != NULL) {
 				uint64_t req = p->req;
 
@@ -907,8 +1001,13 @@ fail_orphans(struct sched *s)
 						   reason);
 			}
 			bq_free(s, q);
+			/* bq_free may have put tc back on the list. */
+			if (tc->on_empty) {
+				TAILQ_REMOVE(&s->empty, tc, empty_link);
+				tc->on_empty = 0;
+			}
 		}
-		if (tc->n == 0)
+		if (tc->n == 0 && TAILQ_EMPTY(&tc->bqs))
 			tc_free(s, tc);
 	}
 }
@@ -1207,7 +1306,9 @@ node_new(struct sched *s, const char *name, const char *addr,
 		struct tc *tc;
 		uint32_t j;
 
-		if (len == 0)
+		/* The platform entries are the scheduler's own. */
+		if (len == 0 || strncmp(toolchains[i], SHIP_PREFIX,
+					strlen(SHIP_PREFIX)) == 0)
 			continue;
 		if ((tc = tc_get(s, toolchains[i], len)) == NULL)
 			goto err_after_node;
@@ -1218,6 +1319,7 @@ node_new(struct sched *s, const char *name, const char *addr,
 			continue;
 		n->m[n->nm++] = (struct member){.n = n, .tc = tc};
 	}
+	n->nnative = n->nm;
 	return n;
 
 err_after_node:
@@ -1321,6 +1423,89 @@ sched_node_load(struct sched *s, struct sched_node *n, uint32_t running,
 	n->load_milli = load_milli;
 }
 
+/* Takes member i of n out of its heap, as a node leaving it. */
+static void
+member_remove(struct sched *s, struct sched_node *n, uint32_t i)
+{
+	struct tc *tc = n->m[i].tc;
+
+	if (n->usable && --tc->usable == 0 && !tc->on_empty) {
+		TAILQ_INSERT_TAIL(&s->empty, tc, empty_link);
+		tc->on_empty = 1;
+	}
+	heap_remove(s, &n->m[i]);
+}
+
+/* Makes n a member of the toolchain id (len bytes of it), unless it is
+ * one already.  n->m has room. */
+static int
+member_add(struct sched *s, struct sched_node *n, const char *id, size_t len)
+{
+	struct member *m;
+	struct tc *tc;
+
+	if ((tc = tc_get(s, id, len)) == NULL)
+		return -ENOMEM;
+	for (uint32_t j = 0; j < n->nm; j++)
+		if (n->m[j].tc == tc)
+			return 0;
+	m = &n->m[n->nm++];
+	*m = (struct member){.n = n, .tc = tc};
+	heap_set(tc, tc->n++,
+		 (struct hent){.key = n->key, .id = n->id, .m = m});
+	sift_up(tc, tc->n - 1);
+	if (n->usable)
+		tc->usable++;
+	return 0;
+}
+
+int
+sched_node_toolchains(struct sched *s, struct sched_node *n, int archives,
+		      char *const *cached, uint32_t ncached)
+{
+	char ship[sizeof(SHIP_PREFIX) + 64];
+	struct member *m;
+	int rc = 0;
+
+	/* Out with the old extras; the heaps lose nothing else. */
+	while (n->nm > n->nnative)
+		member_remove(s, n, --n->nm);
+	m = realloc(n->m, (n->nnative + ncached + 1) * sizeof(*m));
+	if (m == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (m != n->m) {
+		/* The heaps point at the members: tell them where. */
+		n->m = m;
+		for (uint32_t i = 0; i < n->nm; i++)
+			n->m[i].tc->heap[n->m[i].pos].m = &n->m[i];
+	}
+	n->archives = archives && n->platform[0] != '\0' &&
+		      strlen(n->platform) <= 64;
+	if (n->archives) {
+		snprintf(ship, sizeof(ship), SHIP_PREFIX "%s", n->platform);
+		if ((rc = member_add(s, n, ship, strlen(ship))) != 0)
+			goto out;
+	}
+	n->ncached = 0;
+	for (uint32_t i = 0; i < ncached; i++) {
+		size_t len = strcspn(cached[i], " ");
+
+		if (len == 0 || strncmp(cached[i], SHIP_PREFIX,
+					strlen(SHIP_PREFIX)) == 0)
+			continue;
+		if ((rc = member_add(s, n, cached[i], len)) != 0)
+			goto out;
+		n->ncached++;
+	}
+out:
+	dm_debug("node %s: %s toolchain archives, %" PRIu32 " cached",
+		 n->name, n->archives ? "runs" : "runs no", n->ncached);
+	settle(s);
+	return rc;
+}
+
 void
 sched_node_drop(struct sched *s, struct sched_node *n, const char *why)
 {
@@ -1416,25 +1601,46 @@ int
 sched_place(struct sched *s, struct sched_build *b, uint64_t req,
 	    const char *toolchain, uint64_t unit_bytes)
 {
-	struct tc *tc = tc_find(s, toolchain);
-	struct sched_node *n;
+	return sched_place_ship(s, b, req, toolchain, NULL, unit_bytes);
+}
+
+int
+sched_place_ship(struct sched *s, struct sched_build *b, uint64_t req,
+		 const char *toolchain, const char *platform,
+		 uint64_t unit_bytes)
+{
+	struct tc *tc = tc_find(s, toolchain), *st;
+	struct sched_node *n = NULL;
 	struct pending *p;
 	struct bq *q;
 	char reason[256];
 	int rc;
 
 	(void)unit_bytes;
-	if (tc == NULL || tc->usable == 0) {
-		fail_reason(s, toolchain, tc, reason, sizeof(reason));
+	if (platform != NULL && platform[0] == '\0')
+		platform = NULL;
+	st = ship_tc(s, platform);
+	if ((tc != NULL && is_ship_tc(tc)) ||
+	    ((tc == NULL || tc->usable == 0) &&
+	     (st == NULL || st->usable == 0))) {
+		fail_reason(s, toolchain, tc, platform, reason, sizeof(reason));
 		s->ops->place_fail(b->ctx, req, (uint32_t)-DM_ENOSLOT, reason);
 		return 0;
 	}
-	/* Requests wait only while every node of tc is full, so a free
-	 * node means nobody is waiting for it. */
-	if ((n = pick(tc)) != NULL) {
+	/* Requests wait only while every node of tc, and of the platform
+	 * they may ship to, is full: a free node means nobody is waiting
+	 * for it.  A node that has the toolchain first. */
+	if (tc != NULL)
+		n = pick(tc);
+	if (n == NULL && st != NULL)
+		n = pick(st);
+	if (n != NULL) {
 		if ((rc = place_on(s, n, b, req)) != 0)
 			return rc;
 	} else {
+		if (tc == NULL &&
+		    (tc = tc_get(s, toolchain, strlen(toolchain))) == NULL)
+			return -ENOMEM;
 		LIST_FOREACH(q, &b->bqs, by_build)
 			if (q->tc == tc)
 				break;
@@ -1454,6 +1660,18 @@ sched_place(struct sched *s, struct sched_build *b, uint64_t req,
 				TAILQ_INSERT_TAIL(&s->waiting, tc,
 						  waiting_link);
 				tc->on_waiting = 1;
+			}
+		}
+		/* The build's latest word on where it can ship. */
+		if (platform == NULL) {
+			free(q->ship);
+			q->ship = NULL;
+		} else if (q->ship == NULL || strcmp(q->ship, platform) != 0) {
+			char *dup = strdup(platform);
+
+			if (dup != NULL) {
+				free(q->ship);
+				q->ship = dup;
 			}
 		}
 		p->req = req;
@@ -1607,8 +1825,12 @@ sched_status_json(struct sched *s, struct dm_buf *out)
 		rc |= dm_buf_appendf(out,
 				     ",\"jobs_done\":%" PRIu64
 				     ",\"toolchains\":%" PRIu32
+				     ",\"cached\":%" PRIu32
+				     ",\"archives\":%s"
 				     ",\"load_milli\":%" PRIu32,
-				     n->k->jobs_done, n->nm, n->load_milli);
+				     n->k->jobs_done, n->nnative, n->ncached,
+				     n->archives ? "true" : "false",
+				     n->load_milli);
 		if (measured(n->k))
 			rc |= dm_buf_appendf(out, ",\"ms_per_mb\":%.1f",
 					     n->k->speed_cpu_ms /
@@ -1717,6 +1939,21 @@ sched_check(struct sched *s)
 			if (!TAILQ_EMPTY(&tc->bqs) && pick(tc) != NULL)
 				BROKEN("requests wait for %s while %s is free",
 				       tc->id, pick(tc)->name);
+			{
+				struct bq *q;
+
+				TAILQ_FOREACH(q, &tc->bqs, by_tc) {
+					const struct tc *st =
+						ship_tc(s, q->ship);
+
+					if (st != NULL && pick(st) != NULL)
+						BROKEN("requests wait for %s "
+						       "while %s of %s is "
+						       "free",
+						       tc->id, pick(st)->name,
+						       q->ship);
+				}
+			}
 			if (!TAILQ_EMPTY(&tc->bqs) != tc->on_waiting)
 				BROKEN("heap %s: waiting list", tc->id);
 			{
@@ -1727,10 +1964,18 @@ sched_check(struct sched *s)
 				if (usable != tc->usable)
 					BROKEN("heap %s: %u usable, counted %u",
 					       tc->id, tc->usable, usable);
-				if (usable == 0 && !TAILQ_EMPTY(&tc->bqs))
-					BROKEN("requests wait for %s, which "
-					       "no node can take",
-					       tc->id);
+				if (usable == 0) {
+					struct bq *q;
+
+					TAILQ_FOREACH(q, &tc->bqs, by_tc)
+						if (q->ship == NULL ||
+						    !ship_usable(s, q->ship))
+							BROKEN("requests wait "
+							       "for %s, which "
+							       "no node can "
+							       "take",
+							       tc->id);
+				}
 			}
 		}
 	}

@@ -17,9 +17,14 @@
  * - Placement: among the nodes that have the toolchain and a free slot,
  *   the one with the lowest ms_per_mb * (1 + used / slots), the speed
  *   measured from real jobs; a node without a recent measurement gets
- *   one probe job at a time first.  A node whose jobs fail with
- *   DM_JOB_INFRA is backed off (no jobs, its slots out of the grants)
- *   for a time that doubles with each failure in a row.
+ *   one probe job at a time first.  A node "has" a toolchain when it has
+ *   a compiler of it (NODE_REGISTER) or holds its archive unpacked
+ *   (NODE_TOOLCHAINS); when none of those has a free slot and the build
+ *   can ship its compiler (PLACE.platform), a node of that platform that
+ *   runs toolchain archives takes the job, by the same order.  A node
+ *   whose jobs fail with DM_JOB_INFRA is backed off (no jobs, its slots
+ *   out of the grants) for a time that doubles with each failure in a
+ *   row.
  * - Waiting: a request no free slot can take waits; a freed slot goes to
  *   the waiting build furthest below its grant, then to the oldest
  *   request; requests no node can take soon (toolchain gone, or all its
@@ -153,6 +158,13 @@ int sched_node_register(struct sched *s, const char *name, const char *addr,
 uint64_t sched_node_id(const struct sched_node *n);
 /* Any message from the node: it is alive. */
 void sched_node_seen(struct sched *s, struct sched_node *n);
+/* NODE_TOOLCHAINS: whether the node runs toolchain archives (for jobs
+ * whose build can ship to its platform) and the toolchains it holds
+ * unpacked ("ID ROLE VERSION MACHINE" strings), replacing what it said
+ * before.  Waiting requests it can take are served at once.  Returns 0
+ * or -ENOMEM (the node then has fewer toolchains than it said). */
+int sched_node_toolchains(struct sched *s, struct sched_node *n, int archives,
+			  char *const *cached, uint32_t ncached);
 /* NODE_LOAD: kept for STATUS. */
 void sched_node_load(struct sched *s, struct sched_node *n, uint32_t running,
 		     uint32_t load_milli);
@@ -181,6 +193,12 @@ void sched_build_demand(struct sched *s, struct sched_build *b,
  * -ENOMEM. */
 int sched_place(struct sched *s, struct sched_build *b, uint64_t req,
 		const char *toolchain, uint64_t unit_bytes);
+/* sched_place() for a build that can ship the compiler to a node of
+ * platform (PLACE.platform; NULL or "": it cannot): a node with the
+ * toolchain first, else an archive node of that platform. */
+int sched_place_ship(struct sched *s, struct sched_build *b, uint64_t req,
+		     const char *toolchain, const char *platform,
+		     uint64_t unit_bytes);
 /* JOB_END from build b: frees the slot; DM_JOB_OK with a unit size
  * updates the node's speed, DM_JOB_INFRA backs the node off, any other
  * result but DM_JOB_ABANDONED ends a back-off streak.  A ticket that is

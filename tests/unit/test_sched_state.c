@@ -1224,7 +1224,8 @@ TEST(sched_status_json_shape)
 		dm_buf_cstr(&out),
 		"{\"nodes\":[{\"name\":\"n\\u0001\",\"addr\":\"127.0.0.1:1\","
 		"\"slots\":2,\"running\":1,\"platform\":\"x86_64-linux\","
-		"\"jobs_done\":0,\"toolchains\":2,\"load_milli\":0,"
+		"\"jobs_done\":0,\"toolchains\":2,\"cached\":0,"
+		"\"archives\":false,\"load_milli\":0,"
 		"\"ms_per_mb\":null,\"backoff_ms\":0}],"
 		"\"builds\":[{\"id\":1,\"host\":\"h\",\"label\":\"l\\\\\","
 		"\"granted\":2,\"running\":1,\"queued\":0,"
@@ -1304,6 +1305,239 @@ TEST(sched_random_events_keep_invariants)
 			wall += rand() % 3;
 			sched_set_clock(s, mono, wall);
 			for (i = 0; i < 12; i++)
+				if (nodes[i] != NULL)
+					sched_node_seen(s, nodes[i]);
+			sched_sweep(s);
+		}
+		CHECK(s);
+	}
+	sched_free(s);
+}
+
+/* Shipping toolchains (sched_place_ship, sched_node_toolchains) */
+
+/* A node of platform plat with the toolchains of tcs (NULL: none). */
+static struct sched_node *
+node_on(struct sched *s, const char *name, uint32_t slots, const char *plat,
+	const char *tc, void *ctx)
+{
+	char *tcs[] = {(char *)tc};
+	struct sched_node *n;
+
+	ASSERT_OK(sched_node_register(s, name, "127.0.0.1:1", plat, slots,
+				      tcs, tc != NULL ? 1 : 0, ctx, &n));
+	return n;
+}
+
+static const char *
+place_ship(struct sched *s, struct sched_build *b, uint64_t req,
+	   const char *tc, const char *plat)
+{
+	int before = count(EV_PLACED);
+
+	ASSERT_OK(sched_place_ship(s, b, req, tc, plat, 1000));
+	CHECK(s);
+	return count(EV_PLACED) > before ? placed_ev(req)->s : NULL;
+}
+
+TEST(sched_ship_prefers_nodes_with_the_toolchain)
+{
+	struct sched *s = mk();
+	int bc, b2c, hc, xc;
+	struct sched_node *has, *bare;
+	struct sched_build *b, *b2;
+	uint64_t t1, t2;
+
+	has = node_on(s, "has", 1, "x86_64", "abc gcc 12", &hc);
+	bare = node_on(s, "bare", 1, "x86_64", NULL, &xc);
+	ASSERT_OK(sched_node_toolchains(s, bare, 1, NULL, 0));
+	CHECK(s);
+	b = build(s, &bc);
+	b2 = build(s, &b2c); /* one that cannot ship (a coordinator says
+				the same in every PLACE) */
+	nev = 0;
+	/* The node that has it first, even though both are free. */
+	ASSERT_EQ_STR(place_ship(s, b, 1, "abc", "x86_64"), "has");
+	t1 = placed_ev(1)->b;
+	/* It is full: the node that can take the archive. */
+	ASSERT_EQ_STR(place_ship(s, b, 2, "abc", "x86_64"), "bare");
+	t2 = placed_ev(2)->b;
+	/* Both full: it waits, and takes whichever frees first. */
+	ASSERT_TRUE(place_ship(s, b, 3, "abc", "x86_64") == NULL);
+	ASSERT_TRUE(place_ship(s, b2, 4, "abc", NULL) == NULL);
+	ASSERT_OK(sched_job_end(s, b, t2, DM_JOB_OK, 10, 1000));
+	CHECK(s);
+	ASSERT_EQ_STR(placed_ev(3)->s, "bare");
+	/* A request that cannot ship waits for the node that has it. */
+	ASSERT_OK(sched_job_end(s, b, t1, DM_JOB_OK, 10, 1000));
+	CHECK(s);
+	ASSERT_EQ_STR(placed_ev(4)->s, "has");
+	/* Without a platform, a node without the toolchain never. */
+	sched_node_drop(s, has, "test");
+	CHECK(s);
+	nev = 0;
+	ASSERT_TRUE(place_ship(s, b2, 5, "abc", NULL) == NULL);
+	ASSERT_EQ_INT(count(EV_FAIL), 1);
+	sched_free(s);
+}
+
+TEST(sched_ship_only_to_the_same_platform)
+{
+	struct sched *s = mk();
+	int bc, ac, cc;
+	struct sched_node *arm;
+	struct sched_build *b;
+
+	arm = node_on(s, "arm", 2, "aarch64", NULL, &ac);
+	ASSERT_OK(sched_node_toolchains(s, arm, 1, NULL, 0));
+	b = build(s, &bc);
+	nev = 0;
+	/* An x86_64 compiler's archive does not run on an aarch64 node. */
+	ASSERT_TRUE(place_ship(s, b, 1, "abc", "x86_64") == NULL);
+	ASSERT_EQ_INT(count(EV_FAIL), 1);
+	ASSERT_EQ_STR(evs[0].s,
+		      "no node has toolchain abc (1 nodes connected), and no "
+		      "node of platform x86_64 takes toolchain archives");
+	/* A configured compiler of the same identity is another matter. */
+	node_on(s, "armcross", 2, "aarch64", "abc gcc 12", &cc);
+	ASSERT_EQ_STR(place_ship(s, b, 2, "abc", "x86_64"), "armcross");
+	/* The platform entries are the scheduler's own, not a toolchain. */
+	nev = 0;
+	ASSERT_TRUE(place_ship(s, b, 3, "platform:aarch64", "aarch64") ==
+		    NULL);
+	ASSERT_EQ_INT(count(EV_FAIL), 1);
+	sched_free(s);
+}
+
+TEST(sched_cached_toolchains_count_as_had)
+{
+	struct sched *s = mk();
+	int bc, xc;
+	char *cached[] = {"abc gcc 12.2.0 x86_64-linux-gnu", "def clang 14"};
+	struct sched_node *bare;
+	struct sched_build *b;
+
+	bare = node_on(s, "bare", 2, "x86_64", NULL, &xc);
+	b = build(s, &bc);
+	ASSERT_OK(sched_node_toolchains(s, bare, 1, cached, 2));
+	CHECK(s);
+	ASSERT_EQ_INT(status_num(s, "\"name\":\"bare\"", "cached"), 2);
+	ASSERT_EQ_INT(status_num(s, "\"name\":\"bare\"", "toolchains"), 0);
+	nev = 0;
+	ASSERT_EQ_STR(place_ship(s, b, 1, "abc", NULL), "bare");
+	/* Evicted: gone from the heaps, its running job still counted. */
+	ASSERT_OK(sched_node_toolchains(s, bare, 1, cached + 1, 1));
+	CHECK(s);
+	ASSERT_TRUE(place_ship(s, b, 2, "abc", NULL) == NULL);
+	ASSERT_EQ_INT(count(EV_FAIL), 1);
+	ASSERT_EQ_STR(place_ship(s, b, 3, "def", NULL), "bare");
+	/* No longer takes archives: only what it holds. */
+	ASSERT_OK(sched_node_toolchains(s, bare, 0, cached + 1, 1));
+	CHECK(s);
+	nev = 0;
+	ASSERT_TRUE(place_ship(s, b, 4, "abc", "x86_64") == NULL);
+	ASSERT_EQ_INT(count(EV_FAIL), 1);
+	ASSERT_EQ_INT(status_num(s, "\"name\":\"bare\"", "running"), 2);
+	sched_free(s);
+}
+
+TEST(sched_ship_waiters_fail_when_the_platform_goes)
+{
+	struct sched *s = mk();
+	int bc, xc;
+	struct sched_node *bare;
+	struct sched_build *b;
+
+	bare = node_on(s, "bare", 1, "x86_64", NULL, &xc);
+	ASSERT_OK(sched_node_toolchains(s, bare, 1, NULL, 0));
+	b = build(s, &bc);
+	nev = 0;
+	ASSERT_EQ_STR(place_ship(s, b, 1, "abc", "x86_64"), "bare");
+	ASSERT_TRUE(place_ship(s, b, 2, "abc", "x86_64") == NULL);
+	ASSERT_TRUE(place_ship(s, b, 3, "abc", "x86_64") == NULL);
+	ASSERT_EQ_INT(count(EV_FAIL), 0);
+	/* It stops taking archives: nothing else could serve them. */
+	ASSERT_OK(sched_node_toolchains(s, bare, 0, NULL, 0));
+	CHECK(s);
+	ASSERT_EQ_INT(count(EV_FAIL), 2);
+	ASSERT_EQ_INT(status_num(s, "\"id\":1", "queued"), 0);
+	sched_free(s);
+}
+
+TEST(sched_random_ship_events_keep_invariants)
+{
+	struct sched *s = mk();
+	struct sched_node *nodes[8] = {0};
+	struct sched_build *builds[4] = {0};
+	int nctx[8], bctx[4];
+	uint64_t mono = T0_MONO, req = 0;
+	int64_t wall = T0_WALL;
+	static const char *const tcs[] = {"abc gcc", "def gcc", "ghi gcc"};
+	static const char *const plats[] = {"x86_64", "aarch64"};
+
+	srand(5);
+	for (int step = 0; step < 20000; step++) {
+		int r = rand() % 100, i;
+		char name[16];
+
+		if (r < 4) {
+			i = rand() % 8;
+			snprintf(name, sizeof(name), "n%d", i);
+			if (nodes[i] != NULL && rand() % 2)
+				sched_node_drop(s, nodes[i], "test");
+			nodes[i] = node_on(s, name, (uint32_t)(rand() % 4),
+					   plats[rand() % 2],
+					   rand() % 2 ? tcs[rand() % 3] : NULL,
+					   &nctx[i]);
+		} else if (r < 6) {
+			i = rand() % 8;
+			if (nodes[i] != NULL)
+				sched_node_drop(s, nodes[i], "test");
+			nodes[i] = NULL;
+		} else if (r < 12) {
+			char *cached[3];
+			uint32_t nc = 0;
+
+			i = rand() % 8;
+			for (int k = 0; k < 3; k++)
+				if (rand() % 2)
+					cached[nc++] = (char *)tcs[k];
+			if (nodes[i] != NULL)
+				ASSERT_OK(sched_node_toolchains(
+					s, nodes[i], rand() % 3 != 0, cached,
+					nc));
+		} else if (r < 15) {
+			i = rand() % 4;
+			if (builds[i] != NULL)
+				sched_build_leave(s, builds[i]);
+			builds[i] = rand() % 3 ? build(s, &bctx[i]) : NULL;
+		} else if (r < 50) {
+			char id[4];
+
+			i = rand() % 4;
+			snprintf(id, sizeof(id), "%.3s", tcs[rand() % 3]);
+			if (builds[i] != NULL)
+				ASSERT_OK(sched_place_ship(
+					s, builds[i], req++, id,
+					rand() % 3 ? plats[i % 2] : NULL,
+					1000));
+		} else if (r < 90) {
+			int e = nev > 0 ? rand() % nev : -1;
+
+			for (i = 0; i < 4 && e >= 0; i++)
+				if (builds[i] != NULL &&
+				    evs[e].kind == EV_PLACED &&
+				    evs[e].ctx == &bctx[i])
+					sched_job_end(
+						s, builds[i], evs[e].b,
+						(uint32_t)(rand() % 4),
+						(uint32_t)(rand() % 500),
+						(uint64_t)(rand() % 100000));
+		} else {
+			mono += (uint64_t)(rand() % 3000);
+			wall += rand() % 3;
+			sched_set_clock(s, mono, wall);
+			for (i = 0; i < 8; i++)
 				if (nodes[i] != NULL)
 					sched_node_seen(s, nodes[i]);
 			sched_sweep(s);
