@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "args.h"
 
@@ -160,6 +161,11 @@ struct parse {
 	const char *lang; /* -x in effect, NULL: by suffix */
 	int lang_after_source;
 	int imacros, include_predef, sysroot;
+	const char *inc_dirs[64]; /* -I and -iquote, for -include's search */
+	int n_inc_dirs;
+	const char *include[16]; /* the -include files */
+	int n_include;
+	int diag_format;   /* -fdiagnostics-format= other than text */
 	int debug_level;   /* the last -g's level, 0: no debug info */
 	int dwarf_version; /* the last -gdwarf-N, 0: the compiler's default */
 	int dwarf_default; /* clang's -fdebug-default-version=N */
@@ -450,11 +456,17 @@ valued_option(struct parse *p, int i, const struct opt *o, const char *val,
 		return n;
 	case K_INC:
 		to = TO_CPP;
+		if ((strcmp(o->name, "-I") == 0 ||
+		     strcmp(o->name, "-iquote") == 0) &&
+		    p->n_inc_dirs < (int)N(p->inc_dirs))
+			p->inc_dirs[p->n_inc_dirs++] = val;
 		break;
 	case K_INCFILE:
 		to = TO_CPP;
 		if (strcmp(o->name, "-imacros") == 0)
 			p->imacros = 1;
+		else if (p->n_include < (int)N(p->include))
+			p->include[p->n_include++] = val;
 		if (strcmp(base_name(val), "stdc-predef.h") == 0)
 			p->include_predef = 1;
 		break;
@@ -560,6 +572,9 @@ option(struct parse *p, int i)
 		debug_option(p, arg);
 	else if (starts(arg, "-fdebug-default-version="))
 		p->dwarf_default = atoi(arg + 24);
+	else if (starts(arg, "-fdiagnostics-format=") &&
+		 strcmp(arg + 21, "text") != 0)
+		p->diag_format = 1;
 	else if (strstr(arg, "=native") != NULL &&
 		 (starts(arg, "-march=") || starts(arg, "-mtune=") ||
 		  starts(arg, "-mcpu=")))
@@ -571,11 +586,45 @@ option(struct parse *p, int i)
 	return 1;
 }
 
+/* The first -include file that has a precompiled header beside it
+ * (NAME.gch, and for clang NAME.pch), found where the compiler looks:
+ * the working directory, then the -iquote and -I directories.  The
+ * local compile would use it; the preprocessing for the node reads the
+ * header's text instead (measured, gcc 12: -E ignores NAME.gch). */
+static const char *
+include_pch(const struct parse *p)
+{
+	static const char *const ext[] = {".gch", ".pch"};
+	char path[PATH_MAX];
+	struct stat st;
+
+	for (int i = 0; i < p->n_include; i++)
+		for (int d = -1; d < p->n_inc_dirs; d++) {
+			if (d >= 0 && p->include[i][0] == '/')
+				break;
+			for (size_t e = 0; e < N(ext); e++) {
+				if (e == 1 && p->a->family != ARGS_CLANG)
+					continue;
+				if (d < 0)
+					snprintf(path, sizeof(path), "%s%s",
+						 p->include[i], ext[e]);
+				else
+					snprintf(path, sizeof(path), "%s/%s%s",
+						 p->inc_dirs[d], p->include[i],
+						 ext[e]);
+				if (stat(path, &st) == 0)
+					return p->include[i];
+			}
+		}
+	return NULL;
+}
+
 /* The checks that need the whole command line. */
 static void
 verdict(struct parse *p)
 {
 	struct args *a = p->a;
+	const char *pch;
 
 	if (p->info) {
 		a->is_compile = 0;
@@ -613,6 +662,12 @@ verdict(struct parse *p)
 		stay_local(p, "object to stdout");
 	if (p->lang_after_source)
 		stay_local(p, "-x after the source");
+	if ((pch = include_pch(p)) != NULL)
+		stay_local(p, "-include %s has a precompiled header", pch);
+	/* The node tells an error in the code from its own failure by the
+	 * compiler's text diagnostics ("x.c:3:7: error: "). */
+	if (p->diag_format)
+		stay_local(p, "diagnostics not in text format");
 	if (a->family == ARGS_CLANG) {
 		int v = p->dwarf_version   ? p->dwarf_version
 			: p->dwarf_default ? p->dwarf_default
@@ -630,13 +685,17 @@ verdict(struct parse *p)
 			stay_local(p, "clang -frewrite-includes drops "
 				      "-imacros");
 	} else {
-		/* Measured: -g3's macro table lists the node's main file
-		 * name and the -imacros file in another order. */
-		if (p->debug_level >= 3 && p->imacros)
-			stay_local(p, "gcc -g3 with -imacros");
-		if (p->debug_level >= 3 && p->n_sources == 1 &&
-		    a->argv[p->src_index][0] == '/')
-			stay_local(p, "gcc -g3 with an absolute source name");
+		/* The node compiles the unit under another name than the
+		 * source's, so that gcc reads the original source for its
+		 * excerpts (unit.h); measured: -g3's macro table then lists
+		 * the main file twice. */
+		if (p->debug_level >= 3)
+			stay_local(p, "gcc -g3 records the unit's own name in "
+				      "its macro table");
+		/* gcc reads a prefix map's old part up to the first '='. */
+		if (p->n_sources == 1 && strchr(a->argv[p->src_index], '='))
+			stay_local(p, "a source name with '=' cannot be "
+				      "mapped back on the node");
 		/* The node's gcc would read its own stdc-predef.h. */
 		if (p->sysroot)
 			stay_local(p, "gcc with a sysroot");

@@ -31,6 +31,8 @@
 #include "../lib/spawn.h"
 #include "../lib/stream.h"
 #include "args.h"
+#include "fidelity.h"
+#include "ship.h"
 #include "unit.h"
 
 /* The shim's own exit codes, far from any compiler's (distcc's habit). */
@@ -43,7 +45,9 @@ enum {
 #define ATTEMPTS 3
 #define NODE_CONNECT_MS 3000
 #define NODE_IO_MS 600000 /* a node compiles for at most this long */
-#define STDERR_LIMIT (256ull << 20)
+/* Both go to files, never to memory: limits only against a node gone
+ * mad, far above anything a real compile writes. */
+#define STDERR_LIMIT (16ull << 30)
 #define OBJECT_LIMIT (16ull << 30)
 
 struct shim {
@@ -57,6 +61,7 @@ struct shim {
 	struct dm_buf frame;
 	char toolchain[129], role[17];
 	int remote_ok;
+	struct fid fid; /* what the job needs beyond its unit (fidelity.h) */
 };
 
 /* ---- finding the real compiler --------------------------------------- */
@@ -200,6 +205,7 @@ preprocess(struct shim *s, const struct args *a, int *unit_fd,
 		goto out;
 	}
 	unit_filter_init(&f, a->family, write_unit, &ufd);
+	fid_filter(&s->fid, &f);
 	lseek(rawfd, 0, SEEK_SET);
 	while ((n = read(rawfd, buf, sizeof(buf))) != 0) {
 		if (n < 0 && errno == EINTR)
@@ -213,6 +219,12 @@ preprocess(struct shim *s, const struct args *a, int *unit_fd,
 	}
 	if ((rc = unit_filter_finish(&f)) != 0)
 		goto out;
+	/* What the unit says may keep the compile here (fidelity.h). */
+	if ((rc = fid_prepare(&s->fid, a, &f, buf, sizeof(buf))) != 0) {
+		if (rc == 1)
+			dm_debug("%s: local: %s", a->source, buf);
+		goto out;
+	}
 	*unit_bytes = (uint64_t)lseek(ufd, 0, SEEK_CUR);
 	*unit_fd = ufd;
 	ufd = -1;
@@ -242,7 +254,8 @@ static int
 place(struct shim *s, uint64_t unit_bytes, struct attempt *at)
 {
 	static uint64_t req;
-	struct dm_msg_place p = {++req, s->toolchain, unit_bytes, 0};
+	/* platform: the coordinator fills it in (can it ship the compiler). */
+	struct dm_msg_place p = {++req, s->toolchain, unit_bytes, NULL, 0};
 	union dm_msg m;
 	uint16_t type;
 	int rc;
@@ -285,13 +298,13 @@ object_tmp(const char *object, char *tmp, size_t len)
 
 static int
 run_remote(struct shim *s, const struct args *a, int unit_fd,
-	   struct attempt *at, const char *tmp, int objfd)
+	   struct attempt *at, int errfd, int objfd)
 {
 	struct dm_msg_job j = {0};
 	union dm_msg m;
-	struct dm_buf errbuf;
-	char cwd[PATH_MAX];
+	char cwd[PATH_MAX], text[401];
 	uint64_t got;
+	ssize_t tn;
 	int fd, rc;
 
 	if (getcwd(cwd, sizeof(cwd)) == NULL)
@@ -299,7 +312,6 @@ run_remote(struct shim *s, const struct args *a, int unit_fd,
 	if ((fd = dm_net_connect(at->node, NODE_CONNECT_MS)) < 0)
 		return fd;
 	dm_io_set_timeout(fd, NODE_IO_MS);
-	dm_buf_init(&errbuf);
 	if ((rc = dm_auth_client(fd, &s->key, DM_ROLE_SHIM)) != 0)
 		goto out;
 	j.ticket = at->ticket;
@@ -309,32 +321,40 @@ run_remote(struct shim *s, const struct args *a, int unit_fd,
 	j.args_n = (uint32_t)a->n_remote_flags;
 	j.cwd = cwd;
 	j.source = (char *)a->source;
-	j.want = 1;
+	j.want = DM_JOB_WANT_OBJECT;
+	/* A node that lacks the compiler asks for its archive (ship.h). */
+	if (s->coord >= 0 && !s->cfg.no_ship)
+		j.want |= DM_JOB_WANT_TOOLCHAIN;
+	fid_job(&s->fid, &j); /* the unit's name, flags, extras */
 	if ((rc = dm_io_send(fd, DM_MSG_JOB, &j)) != 0)
 		goto out;
 	lseek(unit_fd, 0, SEEK_SET);
-	if ((rc = dm_stream_send_fd(fd, unit_fd)) != 0)
+	if ((rc = dm_stream_send_fd(fd, unit_fd)) != 0 ||
+	    (rc = fid_send_extras(&s->fid, fd)) != 0)
 		goto out;
-	if ((rc = dm_io_expect(fd, &s->frame, DM_MSG_JOB_RESULT, &m, at->why,
-			       sizeof(at->why))) != 0)
+	if ((rc = ship_expect_result(fd, s->coord, &s->frame, s->toolchain, &m,
+				     at->why, sizeof(at->why))) != 0)
 		goto out;
 	at->status = (int)m.job_result.status;
 	at->cpu_ms = m.job_result.cpu_ms;
 	at->infra = (m.job_result.flags & DM_JOB_RESULT_INFRA) != 0;
-	if ((rc = dm_stream_recv_buf(fd, &errbuf, STDERR_LIMIT, &s->frame)) !=
-	    0)
-		goto out;
-	if (ftruncate(objfd, 0) != 0 || lseek(objfd, 0, SEEK_SET) != 0) {
+	/* stderr to a file: a compile may print megabytes of warnings. */
+	if (ftruncate(errfd, 0) != 0 || lseek(errfd, 0, SEEK_SET) != 0 ||
+	    ftruncate(objfd, 0) != 0 || lseek(objfd, 0, SEEK_SET) != 0) {
 		rc = -errno;
 		goto out;
 	}
+	if ((rc = dm_stream_recv_fd(fd, errfd, STDERR_LIMIT, &s->frame,
+				    &got)) != 0)
+		goto out;
 	if ((rc = dm_stream_recv_fd(fd, objfd, OBJECT_LIMIT, &s->frame,
 				    &got)) != 0)
 		goto out;
 	if (at->infra) {
-		snprintf(at->why, sizeof(at->why), "node %s: %.*s",
-			 at->node_name, (int)(errbuf.len > 400 ? 400 : errbuf.len),
-			 errbuf.p ? (char *)errbuf.p : "");
+		tn = pread(errfd, text, sizeof(text) - 1, 0);
+		text[tn > 0 ? tn : 0] = '\0';
+		snprintf(at->why, sizeof(at->why), "node %s: %s",
+			 at->node_name, text);
 		rc = DM_EREMOTE;
 		goto out;
 	}
@@ -345,16 +365,13 @@ run_remote(struct shim *s, const struct args *a, int unit_fd,
 		rc = DM_EREMOTE;
 		goto out;
 	}
-	/* The compiler's verdict: the diagnostics exactly as it wrote them. */
-	if (errbuf.len > 0)
-		dm_io_write_all(2, errbuf.p, errbuf.len);
-	(void)tmp;
+	/* The compiler's verdict; its diagnostics are written by
+	 * distribute() once the object is in place. */
 out:
 	if (rc != 0 && at->why[0] == '\0')
 		snprintf(at->why, sizeof(at->why), "node %s: %s",
 			 at->node_name[0] ? at->node_name : at->node,
 			 dm_strerror(rc));
-	dm_buf_free(&errbuf);
 	close(fd);
 	return rc;
 }
@@ -375,11 +392,18 @@ distribute(struct shim *s, const struct args *a, int unit_fd,
 	   uint64_t unit_bytes, char *why, size_t why_len)
 {
 	char tmp[PATH_MAX + 16];
-	int objfd, status = -1;
+	int objfd, errfd, status = -1;
 
 	if ((objfd = object_tmp(a->object, tmp, sizeof(tmp))) < 0) {
 		snprintf(why, why_len, "cannot write beside %s: %s", a->object,
 			 strerror(-objfd));
+		return -1;
+	}
+	if ((errfd = fid_spool_open(a->object)) < 0) {
+		snprintf(why, why_len, "cannot write beside %s: %s", a->object,
+			 strerror(-errfd));
+		unlink(tmp);
+		close(objfd);
 		return -1;
 	}
 	for (int i = 0; i < ATTEMPTS; i++) {
@@ -393,7 +417,7 @@ distribute(struct shim *s, const struct args *a, int unit_fd,
 				break; /* asking again cannot help */
 			continue;
 		}
-		rc = run_remote(s, a, unit_fd, &at, tmp, objfd);
+		rc = run_remote(s, a, unit_fd, &at, errfd, objfd);
 		if (rc != 0) {
 			job_end(s, &at, DM_JOB_INFRA, unit_bytes);
 			snprintf(why, why_len, "%s", at.why);
@@ -416,6 +440,15 @@ distribute(struct shim *s, const struct args *a, int unit_fd,
 	}
 	if (status != 0)
 		unlink(tmp);
+	/* clang removes the object of a failed compile, gcc leaves it
+	 * (measured: gcc 12, clang 14). */
+	if (status > 0 && a->family == ARGS_CLANG)
+		unlink(a->object);
+	/* The diagnostics, exactly once: the compile is over and a local
+	 * compile will not follow. */
+	if (status >= 0)
+		fid_spool_emit(&s->fid, errfd, 2);
+	close(errfd);
 	close(objfd);
 	return status;
 }
@@ -473,6 +506,7 @@ main(int argc, char **argv)
 	s.argv = argv;
 	s.argc = argc;
 	dm_buf_init(&s.frame);
+	fid_init(&s.fid);
 
 	sock = getenv("DMAKE_SOCKET");
 	if (sock == NULL || sock[0] == '\0')

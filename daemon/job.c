@@ -29,8 +29,11 @@
 #include "../lib/jobdir.h"
 #include "../lib/log.h"
 #include "../lib/stream.h"
+#include "extras.h"
 #include "job.h"
 #include "sandbox.h"
+#include "standin.h"
+#include "tccache.h"
 
 /* A peer has this long to prove the key, as lib/conn.c allows. */
 #define AUTH_MS 10000
@@ -52,6 +55,8 @@ struct job {
 	char why[1024]; /* the node's explanation, for an INFRA result */
 	int outfd;	/* the compiler's stdout and stderr */
 	int objfd;	/* the object, when flags has OBJECT */
+	uint32_t want;	/* JOB.want */
+	struct node_extras extras; /* JOB_ENV, JOB_FILE (extras.h) */
 };
 
 static const char *
@@ -302,11 +307,13 @@ log_peer_failure(struct job *j, const char *what, int rc)
 	}
 }
 
-/* Reads the rest of the unit when the node has given up on it, so that
- * the answer can still be sent.  Returns 0 once DATA_END is read. */
+/* Reads the rest of the unit (and the job's extras, which follow it)
+ * when the node has given up on it, so that the answer can still be
+ * sent.  Returns 0 once DATA_END (JOB_START with extras) is read. */
 static int
 drain(struct job *j)
 {
+	int extras = (j->want & DM_JOB_WANT_EXTRAS) != 0;
 	union dm_msg m;
 	uint16_t type;
 	int rc;
@@ -315,9 +322,12 @@ drain(struct job *j)
 		if ((rc = dm_io_recv(j->fd, &j->frame, &type, &m)) != 0)
 			break;
 		dm_msg_free(type, &m);
-		if (type == DM_MSG_DATA_END)
+		if ((type == DM_MSG_DATA_END && !extras) ||
+		    (type == DM_MSG_JOB_START && extras))
 			return 0;
-		if (type != DM_MSG_DATA) {
+		if (type != DM_MSG_DATA && type != DM_MSG_DATA_END &&
+		    !(extras && (type == DM_MSG_JOB_ENV ||
+				 type == DM_MSG_JOB_FILE))) {
 			rc = DM_EUNEXPECTED;
 			break;
 		}
@@ -353,6 +363,36 @@ output_file(struct node *n)
 	return fd;
 }
 
+/* 1 when the output in fd before `end` reports an error in the code.
+ * A compile can report an error and then thousands of warnings (gcc
+ * goes on after an error): the tail alone would make a real error look
+ * like the node's failure, and the job would be compiled again.  Read in
+ * pieces of HINT_TAIL bytes (buf), cut at the last newline. */
+static int
+diagnosed_before(int fd, off_t end, char *buf)
+{
+	off_t at = 0;
+
+	while (at < end) {
+		size_t want = end - at > HINT_TAIL ? HINT_TAIL
+						   : (size_t)(end - at);
+		ssize_t got = pread(fd, buf, want, at);
+		size_t n;
+		char *nl;
+
+		if (got <= 0)
+			return 0;
+		n = (size_t)got;
+		nl = at + got < end ? memrchr(buf, '\n', n) : NULL;
+		if (nl != NULL)
+			n = (size_t)(nl - buf) + 1;
+		if (node_job_hints(buf, n) & NODE_HINT_DIAGNOSED)
+			return 1;
+		at += (off_t)n;
+	}
+	return 0;
+}
+
 /* The hints and the last line of the compiler's output in fd. */
 static int
 hints_of(int fd, char *tail, size_t tail_len)
@@ -371,6 +411,9 @@ hints_of(int fd, char *tail, size_t tail_len)
 		h = node_job_hints(buf, (size_t)got);
 		node_job_last_line(buf, (size_t)got, tail, tail_len);
 	}
+	if (!(h & NODE_HINT_DIAGNOSED) && from > 0 &&
+	    diagnosed_before(fd, from, buf))
+		h |= NODE_HINT_DIAGNOSED;
 	free(buf);
 	return h;
 }
@@ -385,21 +428,52 @@ limits_of(const struct node *n, struct node_job_limits *lim)
 	lim->procs = n->opts.job_procs;
 }
 
+/* dm_spawn_run with the client's environment and terminal (extras.h). */
+static int
+run_with_extras(const struct node_extras *x, struct dm_spawn_opts *o,
+		int outfd, uint64_t limit, struct dm_spawn_result *r,
+		char *why, size_t why_len)
+{
+	struct node_tty *tty = NULL;
+	char **env = NULL;
+	int rc;
+
+	if (x->have_env) {
+		if ((env = node_extras_env(x, o->envp)) == NULL)
+			return -ENOMEM;
+		o->envp = env;
+	}
+	if ((rc = node_extras_tty_begin(x, outfd, limit, &tty, &o->stdin_fd,
+					&o->stderr_fd)) != 0)
+		snprintf(why, why_len, "cannot make a terminal for the job: %s",
+			 dm_strerror(rc));
+	else
+		rc = dm_spawn_run(o, r);
+	node_extras_tty_end(tty);
+	free(env);
+	return rc;
+}
+
 /* Runs argv in jd, in the sandbox when box is set, with its output to
  * outfd.  Returns dm_spawn_run's result; a failure to build the sandbox
  * is explained in why (else why is left alone). */
 static int
-run_compiler(struct node *n, struct dm_jobdir *jd, char **argv, int outfd,
-	     int box, struct dm_spawn_result *r, char *why, size_t why_len)
+run_compiler(struct node *n, const struct node_compiler *cc,
+	     struct dm_jobdir *jd, char **argv, int outfd, int box,
+	     struct dm_spawn_result *r, char *why, size_t why_len,
+	     const struct node_extras *x)
 {
-	struct node_sandbox_job sj = {.sb = n->sandbox, .jobdir = jd->root};
+	/* A compiler from a toolchain archive has a sandbox of its own. */
+	struct node_sandbox_job sj = {
+		.sb = cc->box != NULL ? cc->box : n->sandbox,
+		.jobdir = jd->root};
 	struct dm_spawn_opts o = {0};
 	char step[256];
 	int rc;
 
 	o.argv = (const char *const *)argv;
 	o.cwd = jd->cwd;
-	o.envp = box ? n->box_env : n->env;
+	o.envp = box ? (cc->env != NULL ? cc->env : n->box_env) : n->env;
 	o.stdin_fd = -1;
 	o.stdout_fd = outfd;
 	o.stderr_fd = outfd;
@@ -420,14 +494,18 @@ run_compiler(struct node *n, struct dm_jobdir *jd, char **argv, int outfd,
 		node_sandbox_apply(&sj, &o);
 	}
 	memset(r, 0, sizeof(*r));
-	rc = dm_spawn_run(&o, r);
+	if (x != NULL)
+		rc = run_with_extras(x, &o, outfd, n->opts.job_fsize, r, why,
+				     why_len);
+	else
+		rc = dm_spawn_run(&o, r);
 	if (rc != 0 && box && r->setup_step == DM_SPAWN_STEP_CLONE)
 		snprintf(why, why_len,
 			 "the sandbox failed: the kernel refused the job's "
 			 "namespaces: %s",
 			 dm_strerror(rc));
 	else if (rc != 0 && box && r->setup_step != 0) {
-		node_sandbox_step_text(n->sandbox, r->setup_step, step,
+		node_sandbox_step_text(sj.sb, r->setup_step, step,
 				       sizeof(step));
 		snprintf(why, why_len, "the sandbox failed: cannot %s: %s",
 			 step, dm_strerror(rc));
@@ -458,9 +536,14 @@ compile(struct job *j, const struct dm_msg_job *m,
 	}
 	atomic_fetch_add(&n->running, 1);
 	box_why[0] = '\0';
-	rc = run_compiler(n, jd, argv, j->outfd,
-			  n->sandbox_state == NODE_SANDBOX_ON, &r, box_why,
-			  sizeof(box_why));
+	if (n->opts.standin != NULL) /* a test node: see standin.h */
+		rc = node_standin_run(n->opts.standin, cc->path, n->cache_dir,
+				      n->name, m->cwd, m->source, jd->object,
+				      &r);
+	else
+		rc = run_compiler(n, cc, jd, argv, j->outfd,
+				  n->sandbox_state == NODE_SANDBOX_ON, &r,
+				  box_why, sizeof(box_why), &j->extras);
 	atomic_fetch_sub(&n->running, 1);
 	if (rc != 0 && box_why[0] != '\0') {
 		infra(j, "%s", box_why);
@@ -556,7 +639,8 @@ node_job_probe(struct node *n, const struct node_compiler *cc, char *why,
 				 n->cache_dir);
 			goto err_after_argv;
 		}
-		rc = run_compiler(n, &jd, argv, fd, box, &r, why, why_len);
+		rc = run_compiler(n, cc, &jd, argv, fd, box, &r, why, why_len,
+				  NULL);
 		tail[0] = '\0';
 		if (rc == 0 && (r.exit_code != 0 || r.signal != 0))
 			hints_of(fd, tail, sizeof(tail));
@@ -606,23 +690,61 @@ err_after_jobdir:
 	return out;
 }
 
+/* The compiler of a toolchain the node has none of, from its cache of
+ * toolchain archives (tccache.h), which may ask the client for the
+ * archive first.  Returns 0 with *cc, 0 with an INFRA result and *cc
+ * NULL, or nonzero when the connection can carry no answer. */
+static int
+cached_compiler(struct job *j, const struct dm_msg_job *m,
+		struct node_tc_use **use, const struct node_compiler **cc)
+{
+	char why[sizeof(j->why)];
+	int lost = 0, rc;
+
+	*cc = NULL;
+	rc = node_tccache_get(j->n->tcc, m->toolchain,
+			      (m->want & DM_JOB_WANT_TOOLCHAIN) != 0, j->fd,
+			      &j->frame, j->peer, use, &lost, why,
+			      sizeof(why));
+	if (rc != 0 && lost) {
+		dm_warn("%s: toolchain %.16s: %s; closing", j->peer,
+			m->toolchain, why[0] ? why : dm_strerror(rc));
+		return rc;
+	}
+	if (rc != 0) {
+		infra(j, "%s", why[0] ? why : dm_strerror(rc));
+		return 0;
+	}
+	*cc = node_tc_use_compiler(*use);
+	if (m->role[0] != '\0' && strcmp(m->role, (*cc)->role) != 0) {
+		infra(j, "toolchain %.16s is %s here, not %s", m->toolchain,
+		      (*cc)->role, m->role);
+		*cc = NULL;
+	}
+	return 0;
+}
+
 /* The JOB and its unit, up to the compile's verdict.  Returns nonzero
  * when the connection cannot carry an answer any more. */
 static int
 run(struct job *j, const struct dm_msg_job *m)
 {
 	const struct node_compiler *cc;
+	struct node_tc_use *use = NULL;
 	struct dm_jobdir jd;
 	uint64_t size = 0;
 	int rc, ufd;
 
+	/* No compiler of its own: one from an archive, cached or sent. */
 	cc = node_compiler_by_id(j->n, m->toolchain);
-	if (cc == NULL) {
+	if (cc == NULL &&
+	    !node_tccache_may_serve(j->n->tcc, m->toolchain,
+				    (m->want & DM_JOB_WANT_TOOLCHAIN) != 0)) {
 		infra(j, "node %s has no compiler with toolchain %.16s (%s)",
 		      j->n->name, m->toolchain, m->role);
 		return drain(j);
 	}
-	if (m->role[0] != '\0' && strcmp(m->role, cc->role) != 0) {
+	if (cc != NULL && m->role[0] != '\0' && strcmp(m->role, cc->role) != 0) {
 		infra(j, "toolchain %.16s is %s here, not %s", m->toolchain,
 		      cc->role, m->role);
 		return drain(j);
@@ -632,7 +754,7 @@ run(struct job *j, const struct dm_msg_job *m)
 		infra(j, "this node refuses jobs: %s", j->n->sandbox_why);
 		return drain(j);
 	}
-	if (!cc->offered) {
+	if (cc != NULL && !cc->offered) {
 		infra(j, "%s failed this node's start-up check", cc->path);
 		return drain(j);
 	}
@@ -667,10 +789,26 @@ run(struct job *j, const struct dm_msg_job *m)
 				   "of 1 GiB");
 		goto out;
 	}
+	/* The extras follow the unit: read before anything is asked. */
+	if ((m->want & DM_JOB_WANT_EXTRAS) &&
+	    (rc = node_extras_recv(&j->extras, j->fd, &j->frame, &jd,
+				   NODE_UNIT_LIMIT, j->peer)) != 0) {
+		if (rc == -ENOSPC || rc == -EDQUOT || rc == -EFBIG ||
+		    rc == -EIO) {
+			infra(j, "cannot store the job's files: %s",
+			      dm_strerror(rc));
+			rc = drain(j);
+		}
+		goto out;
+	}
+	if (cc == NULL && ((rc = cached_compiler(j, m, &use, &cc)) != 0 ||
+			   cc == NULL))
+		goto out;
 	dm_debug("%s: job %" PRIu64 ": %s %s (%" PRIu64 " bytes)", j->peer,
 		 m->ticket, cc->role, m->source, size);
 	compile(j, m, cc, &jd);
 out:
+	node_tccache_put(j->n->tcc, use);
 	dm_jobdir_remove(&jd);
 	return rc;
 }
@@ -727,6 +865,7 @@ serve_job(struct job *j)
 		send_error(j, DM_EUNEXPECTED, "expected JOB");
 		return;
 	}
+	j->want = m.job.want;
 	if (run(j, &m.job) == 0) {
 		if (j->flags & DM_JOB_RESULT_INFRA)
 			dm_warn("%s: job %" PRIu64 " (%s): %s", j->peer,
@@ -753,6 +892,7 @@ node_job_serve(struct node *n, int fd, const char *peer)
 	int rc;
 
 	dm_buf_init(&j.frame);
+	node_extras_init(&j.extras);
 	dm_io_set_timeout(fd, AUTH_MS);
 	if ((rc = dm_auth_server(fd, &n->key, &role)) != 0) {
 		/* A port scanner or a client of another cluster: one line. */
@@ -783,6 +923,7 @@ out:
 		close(j.outfd);
 	if (j.objfd >= 0)
 		close(j.objfd);
+	node_extras_free(&j.extras);
 	dm_buf_free(&j.frame);
 	close(fd);
 }

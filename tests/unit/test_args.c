@@ -8,7 +8,10 @@
  * preprocessing really writes the .d the compile would is checked against
  * the real compilers in test_fidelity.c.
  */
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../../cc-shim/args.h"
 #include "../../lib/buf.h"
@@ -347,7 +350,16 @@ static const struct row rows[] = {
 	 NULL, 0},
 	{{"clang", "--sysroot=/sr", "-isysroot", "/sr2", "-O2", "-c", "a.c"},
 	 R, COMPILE, NULL, "a.o", "-O2", NULL, 0},
-	{{"gcc", "-g3", "-c", "a.c"}, R, COMPILE, NULL, "a.o", "-g3", NULL, 0},
+	/* gcc -g3: the unit's own name would enter the macro table */
+	{{"gcc", "-g3", "-c", "a.c"}, L, COMPILE, "-g3", "a.o", NULL, NULL, 0},
+	{{"gcc", "-ggdb3", "-O2", "-c", "a.c"}, L, COMPILE, "-g3", NULL, NULL,
+	 NULL, 0},
+	{{"gcc", "-g3", "-g", "-c", "a.c"}, L, COMPILE, "-g3", NULL, NULL,
+	 NULL, 0},
+	{{"gcc", "-g3", "-g0", "-g", "-c", "a.c"}, R, COMPILE, NULL, "a.o",
+	 "-g3 -g0 -g", NULL, 0},
+	{{"clang", "-g3", "-gdwarf-4", "-c", "a.c"}, R, COMPILE, NULL, "a.o",
+	 NULL, NULL, 0},
 	{{"gcc", "-fno-lto", "-O2", "-c", "a.c"},
 	 R, COMPILE, NULL, "a.o", "-fno-lto -O2", NULL, 0},
 	{{"gcc", "-imacros", "m.h", "-g", "-c", "a.c"},
@@ -419,10 +431,35 @@ static const struct row rows[] = {
 	 NULL, 0},
 	{{"gcc", "-c", "foo.o"}, L, COMPILE, "not a source", NULL, NULL, NULL,
 	 0},
-	{{"gcc", "-g3", "-c", "/abs/a.c"}, L, COMPILE, "absolute", NULL, NULL,
+	{{"gcc", "-g3", "-c", "/abs/a.c"}, L, COMPILE, "-g3", NULL, NULL,
 	 NULL, 0},
 	{{"gcc", "-imacros", "m.h", "-g3", "-c", "a.c"},
-	 L, COMPILE, "-imacros", NULL, NULL, NULL, 0},
+	 L, COMPILE, "-g3", NULL, NULL, NULL, 0},
+	/* gcc reads a prefix map's old part up to its first '=' */
+	{{"gcc", "-c", "x=y.c"}, L, COMPILE, "'='", NULL, NULL, NULL, 0},
+	{{"clang", "-c", "x=y.c"}, R, COMPILE, NULL, "x=y.o", "", NULL, 0},
+	/* the node knows a compile error by its text diagnostics */
+	{{"gcc", "-fdiagnostics-format=json", "-c", "a.c"}, L, COMPILE,
+	 "text format", NULL, NULL, NULL, 0},
+	{{"gcc", "-fdiagnostics-format=text", "-c", "a.c"}, R, COMPILE, NULL,
+	 "a.o", "-fdiagnostics-format=text", NULL, 0},
+	/* colours and URLs: the node's compiler is given the client's
+	 * terminal (protocol.md, "Job extras"), so the flags just travel */
+	{{"gcc", "-fdiagnostics-color=always", "-fdiagnostics-urls=always",
+	  "-Werror", "-c", "a.c"},
+	 R, COMPILE, NULL, "a.o",
+	 "-fdiagnostics-color=always -fdiagnostics-urls=always -Werror", NULL,
+	 0},
+	{{"clang", "-fcolor-diagnostics", "-fansi-escape-codes", "-c", "a.c"},
+	 R, COMPILE, NULL, "a.o", "-fcolor-diagnostics -fansi-escape-codes",
+	 NULL, 0},
+	/* C++20, and -x none back to the suffix's language */
+	{{"g++", "-std=c++20", "-c", "m.cc"}, R, COMPILE, NULL, "m.o",
+	 "-std=c++20", NULL, 1},
+	{{"gcc", "-x", "c++", "-x", "none", "-c", "a.cc"}, R, COMPILE, NULL,
+	 "a.o", "-x c++ -x none", NULL, 1},
+	{{"gcc", "-x", "c", "-x", "none", "-c", "a.S"}, L, COMPILE,
+	 "assembler", NULL, NULL, NULL, 0},
 	{{"clang", "-imacros", "m.h", "-c", "a.c"}, L, COMPILE, "-imacros",
 	 NULL, NULL, NULL, 0},
 	{{"gcc", "--sysroot=/sr", "-c", "a.c"}, L, COMPILE, "sysroot", NULL,
@@ -568,4 +605,67 @@ TEST(args_family_and_out)
 	ASSERT_EQ_INT(a.family, ARGS_CLANG);
 	ASSERT_EQ_INT(a.where, ARGS_REMOTE);
 	args_free(&a);
+}
+
+/* A precompiled header beside an -include file: the local compile uses
+ * it, the preprocessing for the node reads the header's text, so the
+ * classifier must see it (found the way the compiler finds the header:
+ * the working directory, then -iquote and -I). */
+TEST(args_include_pch)
+{
+	static const char *const gch[] = {"x.h.gch", "inc/y.h.gch",
+					  "q/z.h.pch"};
+	struct {
+		const char *argv[10];
+		int where;
+		const char *why;
+	} pch_rows[] = {
+		{{"gcc", "-include", "x.h", "-c", "a.c"}, L, "x.h"},
+		{{"gcc", "-includex.h", "-c", "a.c"}, L, "x.h"},
+		{{"clang", "-include", "x.h", "-c", "a.c"}, L, "x.h"},
+		{{"gcc", "-Iinc", "-include", "y.h", "-c", "a.c"}, L, "y.h"},
+		{{"gcc", "-include", "y.h", "-iquote", "inc", "-c", "a.c"},
+		 L,
+		 "y.h"},
+		{{"gcc", "-include", "y.h", "-c", "a.c"}, R, NULL},
+		{{"gcc", "-include", "w.h", "-c", "a.c"}, R, NULL},
+		/* .pch is clang's name, not gcc's */
+		{{"gcc", "-Iq", "-include", "z.h", "-c", "a.c"}, R, NULL},
+		{{"clang", "-Iq", "-include", "z.h", "-c", "a.c"}, L, "z.h"},
+		/* -imacros never uses one */
+		{{"gcc", "-imacros", "x.h", "-c", "a.c"}, R, NULL},
+	};
+	char dir[1024];
+
+	snprintf(dir, sizeof(dir), "%s/pch", tap_tmpdir());
+	ASSERT_OK(mkdir(dir, 0755) == 0 ? 0 : -errno);
+	ASSERT_OK(chdir(dir) == 0 ? 0 : -errno);
+	ASSERT_OK(mkdir("inc", 0755) == 0 ? 0 : -errno);
+	ASSERT_OK(mkdir("q", 0755) == 0 ? 0 : -errno);
+	for (size_t i = 0; i < sizeof(gch) / sizeof(gch[0]); i++) {
+		FILE *f = fopen(gch[i], "w");
+
+		ASSERT_TRUE(f != NULL);
+		fclose(f);
+	}
+	for (size_t r = 0; r < sizeof(pch_rows) / sizeof(pch_rows[0]); r++) {
+		char *argv[10];
+		int argc = 0;
+		struct args a;
+
+		for (; pch_rows[r].argv[argc] != NULL; argc++)
+			argv[argc] = (char *)pch_rows[r].argv[argc];
+		argv[argc] = NULL;
+		ASSERT_OK(args_parse(argc, argv, &a));
+		if ((int)a.where != pch_rows[r].where)
+			tap_fail(__FILE__, __LINE__, "row %zu: where %s (%s)",
+				 r, a.where == ARGS_LOCAL ? "local" : "remote",
+				 a.why);
+		if (pch_rows[r].why != NULL &&
+		    (strstr(a.why, pch_rows[r].why) == NULL ||
+		     strstr(a.why, "precompiled") == NULL))
+			tap_fail(__FILE__, __LINE__, "row %zu: why \"%s\"", r,
+				 a.why);
+		args_free(&a);
+	}
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "../../cc-shim/args.h"
+#include "../../cc-shim/fidelity.h"
 #include "../../cc-shim/unit.h"
 #include "../../lib/buf.h"
 #include "../../lib/err.h"
@@ -148,7 +149,7 @@ static const char a_c[] =
 	"static inline int twice(int v) { return v * 2; }\n"
 	"int compute(const struct point *p, int n)\n"
 	"{\n"
-	"\tint s = 0;\n"
+	"\tint s = 0, \tunused_here;\n"
 	"\tfor (int i = 0; i < n; i++)\n"
 	"\t\ts += twice(p[i].x) * DEEP(p[i].y) + hf(i);\n"
 	"\treturn s;\n"
@@ -161,9 +162,12 @@ static const char a_c[] =
 
 static const char h_h[] = "#ifndef H_H\n"
 			  "#define H_H\n"
-			  "#define SQ(x) ((x) * (x))\n"
+			  "#define SQ(x) ((x) * \\\n"
+			  "\t(x))\n"
 			  "static inline int hf(int a) { return SQ(a) + "
 			  "__LINE__; }\n"
+			  "static inline int hwarn(void) {\tint unused_in_h; "
+			  "return 1; }\n"
 			  "#endif\n";
 
 static const char deep_h[] = "#define DEEP(x) ((x) + 1)\n"
@@ -201,11 +205,104 @@ static const char b_cpp[] =
 	"int use(int v)\n"
 	"{\n"
 	"\tstd::vector<long> xs{1, 2, VAL};\n"
+	"\tint unused_cpp;\n"
 	"\treturn sq(v) + (int)sq<long>(xs.back()) + global_s.f();\n"
 	"}\n";
 
-/* Lays out ROOT/proj: src/{a.c,k.c,b.cpp}, src/inc/{h.h,force.h,
- * sub/deep.h}, build/{obj,deps}/, build/sub/. */
+/* The corners of issue 3 (README "What you see is the local compile"),
+ * each a file of its own. */
+static const char counter_h[] =
+	"#define UNIQUE2(a, b) a##b\n"
+	"#define UNIQUE1(a, b) UNIQUE2(a, b)\n"
+	"#define UNIQUE(a) UNIQUE1(a, __COUNTER__)\n"
+	"#define WHERE() (__FILE__ \":\" STR_(__LINE__))\n"
+	"#define STR2_(x) #x\n"
+	"#define STR_(x) STR2_(x)\n"
+	"#define BASE_IN_HEADER __BASE_FILE__\n";
+static const char counter_c[] =
+	"#include \"counter.h\"\n"
+	"int UNIQUE(v) = __COUNTER__;\n"
+	"int UNIQUE(v) = __COUNTER__;\n"
+	"const char *here = WHERE();\n"
+	"const char *base = __BASE_FILE__;\n"
+	"const char *hbase = BASE_IN_HEADER;\n"
+	"int counted(void) { return __COUNTER__ + __LINE__; }\n";
+static const char counter_if_c[] = "#if __COUNTER__ == 0\n"
+				   "int first;\n"
+				   "#endif\n"
+				   "int after_if = __COUNTER__;\n";
+static const char once_h[] = "#pragma once\n"
+			     "struct once { int a; };\n"
+			     "static inline int once_f(void) { int "
+			     "unused_once; return 2; }\n";
+static const char pack_h[] = "#pragma pack(push, 1)\n"
+			     "struct packed { char c; int i; };\n"
+			     "#pragma pack(pop)\n"
+			     "struct unpacked { char c; int i; };\n";
+static const char pragma_c[] =
+	"#include \"once.h\"\n"
+	"#include \"once.h\"\n"
+	"#include \"pack.h\"\n"
+	"#define QUIET _Pragma(\"GCC diagnostic push\") "
+	"_Pragma(\"GCC diagnostic ignored \\\"-Wunused-variable\\\"\")\n"
+	"#define LOUD _Pragma(\"GCC diagnostic pop\")\n"
+	"int sizes[] = {sizeof(struct packed), sizeof(struct unpacked)};\n"
+	"int f(void)\n"
+	"{\n"
+	"#pragma GCC diagnostic push\n"
+	"#pragma GCC diagnostic ignored \"-Wunused-variable\"\n"
+	"\tint hidden;\n"
+	"#pragma GCC diagnostic pop\n"
+	"\tint shown;\n"
+	"\tQUIET int hidden2; LOUD\n"
+	"\tstruct once o = {once_f()};\n"
+	"\treturn o.a;\n"
+	"}\n";
+static const char raw_cpp[] =
+	"#include <cstring>\n"
+	"const char *r1 = R\"(#include \"nowhere.h\"\n"
+	"back\\slash \\\\ \"quote\" \\\n"
+	"#define NOT_A_MACRO 1\n"
+	"#if 0\n"
+	")\";\n"
+	"const char *r2 = R\"xy(a)\"b)x\" )xy\";\n"
+	"const char *r3 = u8R\"(__DATE__ __TIME__)\";\n"
+	"#ifdef NOT_A_MACRO\n"
+	"int wrong;\n"
+	"#endif\n"
+	"unsigned long lens() { return std::strlen(r1) + std::strlen(r2) + "
+	"std::strlen(r3); }\n";
+static const char time_c[] = "const char *when = __DATE__ \" \" __TIME__;\n";
+static const char stamp_h[] = "#define STAMP __TIMESTAMP__\n";
+static const char stamp_c[] = "#include \"stamp.h\"\n"
+			      "const char *stamp = STAMP;\n";
+/* Mentions in comments and literals are not uses. */
+static const char notime_c[] = "/* __DATE__ */ // __TIME__\n"
+			       "const char *s = \"__TIMESTAMP__\";\n"
+			       "char c = '_';\n"
+			       "int __DATE__x = 1;\n";
+static const char cxx20_cpp[] =
+	"#include <compare>\n"
+	"#include <concepts>\n"
+	"#include <span>\n"
+	"template <std::integral T> T twice(T v) { return v * 2; }\n"
+	"struct P { int x, y; auto operator<=>(const P &) const = default; };\n"
+	"consteval int sq(int v) { return v * v; }\n"
+	"int total(std::span<const int> s)\n"
+	"{\n"
+	"\tint t = sq(3);\n"
+	"\tfor (int v : s) t += twice(v);\n"
+	"\tP a{.x = 1, .y = 2}, b{.x = 1, .y = 3};\n"
+	"\treturn t + (a < b);\n"
+	"}\n";
+static const char pch_h[] =
+	"#define PCH_VAL 42\n"
+	"static inline int pch_f(void) { return PCH_VAL; }\n";
+static const char pch_c[] = "#include \"pch.h\"\n"
+			    "int u(void) { return pch_f(); }\n";
+
+/* Lays out ROOT/proj: src/{a.c,k.c,b.cpp,...}, src/inc/{h.h,force.h,
+ * sub/deep.h,...}, build/{obj,deps}/, build/sub/. */
 static void
 project(const char *root)
 {
@@ -218,6 +315,20 @@ project(const char *root)
 	put(dir, "src/inc/h.h", h_h);
 	put(dir, "src/inc/force.h", force_h);
 	put(dir, "src/inc/sub/deep.h", deep_h);
+	put(dir, "src/inc/counter.h", counter_h);
+	put(dir, "src/counter.c", counter_c);
+	put(dir, "src/counter_if.c", counter_if_c);
+	put(dir, "src/inc/once.h", once_h);
+	put(dir, "src/inc/pack.h", pack_h);
+	put(dir, "src/pragma.c", pragma_c);
+	put(dir, "src/raw.cpp", raw_cpp);
+	put(dir, "src/time.c", time_c);
+	put(dir, "src/inc/stamp.h", stamp_h);
+	put(dir, "src/stamp.c", stamp_c);
+	put(dir, "src/notime.c", notime_c);
+	put(dir, "src/cxx20.cpp", cxx20_cpp);
+	put(dir, "src/inc/pch.h", pch_h);
+	put(dir, "src/pch.c", pch_c);
 	put(dir, "build/obj/.keep", "");
 	put(dir, "build/deps/.keep", "");
 	put(dir, "build/sub/.keep", "");
@@ -225,26 +336,51 @@ project(const char *root)
 
 /* ---- one fidelity check ---------------------------------------------- */
 
-enum expect { SAME, DIFFERENT };
+/* SAME: remote, and the node's object and stderr are the local ones.
+ * DIFFERENT: a measured difference the classifier keeps local.
+ * HERE: remote by its command line, but the unit keeps it here
+ * (fid_prepare: a time macro, a precompiled header...).
+ * SPEAKS: the preprocessing for the node fails or warns, so the shim
+ * compiles here. */
+enum expect { SAME, DIFFERENT, HERE, SPEAKS };
 
 static int seq;
+/* When set, the project's header that gets a precompiled header (gcc
+ * -x c-header) before the case runs. */
+static const char *pch_header;
+
+/* What gcc reads its excerpts from, read before the sources move. */
+struct shipped {
+	struct dm_buf content[512];
+	size_t n;
+};
+
+static int
+unname_sink(void *arg, const void *p, size_t n)
+{
+	return dm_buf_append(arg, p, n);
+}
 
 /* Compiles `args` (after the compiler; "@P" in an argument stands for
  * the project's absolute path) in proj/`cwd_rel` locally and
  * through the recipe; `dfile` is the dependency file the compile writes
- * (relative to the cwd), or NULL.  expect DIFFERENT is for the measured
- * cases the classifier keeps local. */
+ * (relative to the cwd), or NULL.  For SAME the node's stderr, with the
+ * node's names turned back, must be the local stderr byte for byte. */
 static void
 fidelity(const char *cc, const char *cwd_rel, const char *dfile,
 	 enum expect expect, const char *const *args)
 {
 	char root[400], proj[512], cwd[1024], gone[1024], src[1024];
 	char compiler[PATH_MAX], raw[1024], err[1024], node[512];
+	char why[512], place[PATH_MAX];
 	char *argv[64], **cpp = NULL, **nargv = NULL;
-	struct dm_buf A, B, dA, dB, rawb, unit;
+	struct dm_buf A, B, dA, dB, rawb, unit, eA, eB, eBn;
+	static struct shipped ship;
 	struct args a;
 	struct unit_filter f;
+	struct unit_unname un;
 	struct dm_jobdir jd;
+	struct fid fid;
 	struct stat st;
 	int argc = 0, rc;
 	size_t off, piece = 1;
@@ -254,6 +390,16 @@ fidelity(const char *cc, const char *cwd_rel, const char *dfile,
 	mkdir(root, 0755);
 	project(root);
 	snprintf(proj, sizeof(proj), "%s/proj", root);
+	if (pch_header != NULL) {
+		char h[1024], g[1100], e[1024];
+		char *gv[] = {"/usr/bin/gcc", "-x", "c-header", h,
+			      "-o",	      g,    NULL};
+
+		snprintf(h, sizeof(h), "%s/%s", proj, pch_header);
+		snprintf(g, sizeof(g), "%s.gch", h);
+		snprintf(e, sizeof(e), "%s/gch.err", root);
+		ASSERT_EQ_INT(run(gv, NULL, NULL, e), 0);
+	}
 	snprintf(cwd, sizeof(cwd), "%s/%s", proj, cwd_rel);
 	snprintf(raw, sizeof(raw), "%s/raw.i", root);
 	snprintf(err, sizeof(err), "%s/stderr", root);
@@ -287,10 +433,14 @@ fidelity(const char *cc, const char *cwd_rel, const char *dfile,
 	dm_buf_init(&dB);
 	dm_buf_init(&rawb);
 	dm_buf_init(&unit);
+	dm_buf_init(&eA);
+	dm_buf_init(&eB);
+	dm_buf_init(&eBn);
+	fid_init(&fid);
 
 	ASSERT_OK(args_parse(argc, argv, &a));
 	ASSERT_TRUE(a.is_compile);
-	if (expect == SAME && a.where != ARGS_REMOTE)
+	if (expect != DIFFERENT && a.where != ARGS_REMOTE)
 		tap_fail(__FILE__, __LINE__, "classified local: %s", a.why);
 	if (expect == DIFFERENT)
 		ASSERT_EQ_INT(a.where, ARGS_LOCAL);
@@ -300,6 +450,7 @@ fidelity(const char *cc, const char *cwd_rel, const char *dfile,
 		show_file(err);
 		tap_fail(__FILE__, __LINE__, "local compile exited %d", rc);
 	}
+	ASSERT_OK(slurp(err, &eA));
 	if (slurp(a.object, &A) != 0)
 		tap_fail(__FILE__, __LINE__, "no object at %s", a.object);
 	unlink(a.object);
@@ -311,13 +462,18 @@ fidelity(const char *cc, const char *cwd_rel, const char *dfile,
 
 	/* (b) preprocess here, as the shim does */
 	ASSERT_OK(args_cpp_argv(&a, "-", &cpp));
-	if ((rc = run(cpp, NULL, raw, err)) != 0) {
+	rc = run(cpp, NULL, raw, err);
+	ASSERT_OK(stat(err, &st) == 0 ? 0 : -errno);
+	if (expect == SPEAKS) {
+		/* The shim compiles here when the preprocessor speaks. */
+		ASSERT_TRUE(rc != 0 || st.st_size != 0);
+		goto done;
+	}
+	if (rc != 0) {
 		show_file(err);
 		tap_fail(__FILE__, __LINE__, "preprocessing exited %d", rc);
 	}
-	ASSERT_OK(stat(err, &st) == 0 ? 0 : -errno);
 	if (st.st_size != 0) {
-		/* The shim compiles locally when the preprocessor speaks. */
 		show_file(err);
 		tap_fail(__FILE__, __LINE__, "preprocessing wrote to stderr");
 	}
@@ -337,6 +493,7 @@ fidelity(const char *cc, const char *cwd_rel, const char *dfile,
 	/* the filter, fed in pieces of 1..97 bytes: lines split anywhere */
 	ASSERT_OK(slurp(raw, &rawb));
 	unit_filter_init(&f, a.family, collect, &unit);
+	fid_filter(&fid, &f);
 	for (off = 0; off < rawb.len; off += piece) {
 		piece = piece % 97 + 1;
 		if (piece > rawb.len - off)
@@ -351,14 +508,36 @@ fidelity(const char *cc, const char *cwd_rel, const char *dfile,
 		ASSERT_TRUE(memmem(unit.p, unit.len, "stdc-predef", 11) ==
 			    NULL);
 	}
+	rc = fid_prepare(&fid, &a, &f, why, sizeof(why));
+	if (expect == HERE) {
+		printf("# kept here: %s\n", why);
+		ASSERT_EQ_INT(rc, 1);
+		goto done;
+	}
+	if (rc != 0)
+		tap_fail(__FILE__, __LINE__, "fid_prepare: %d (%s)", rc,
+			 rc == 1 ? why : "");
+	/* gcc: the files its excerpts come from, read here (the shim
+	 * sends them after the unit). */
+	ship.n = 0;
+	for (size_t i = 0; fid.node_source && i < fid.files.n; i++) {
+		ASSERT_TRUE(ship.n < 512);
+		dm_buf_init(&ship.content[ship.n]);
+		if (slurp(fid.files.v[i].name, &ship.content[ship.n]) != 0)
+			tap_fail(__FILE__, __LINE__, "cannot read %s",
+				 fid.files.v[i].name);
+		ship.n++;
+	}
 
 	/* The node never sees the sources: move them out of reach. */
 	snprintf(src, sizeof(src), "%s/src", proj);
 	snprintf(gone, sizeof(gone), "%s/src-gone", proj);
 	ASSERT_OK(rename(src, gone) == 0 ? 0 : -errno);
 
-	/* (c) the node */
-	ASSERT_OK(dm_jobdir_create(node, cwd, a.source, &jd));
+	/* (c) the node: the unit under the name the shim gives it, the
+	 * shipped files at theirs, the flags the shim sends */
+	ASSERT_OK(dm_jobdir_create(
+		node, cwd, fid.node_source ? fid.node_source : a.source, &jd));
 	ASSERT_TRUE(strncmp(jd.unit, jd.root, strlen(jd.root)) == 0);
 	ASSERT_TRUE(strncmp(jd.cwd, jd.root, strlen(jd.root)) == 0);
 	ASSERT_TRUE(strncmp(jd.object, jd.root, strlen(jd.root)) == 0);
@@ -366,13 +545,30 @@ fidelity(const char *cc, const char *cwd_rel, const char *dfile,
 	ASSERT_TRUE(uf != NULL);
 	ASSERT_EQ_INT(fwrite(unit.p, 1, unit.len, uf), unit.len);
 	fclose(uf);
-	ASSERT_OK(dm_jobdir_argv(&jd, compiler,
-				 (const char *const *)a.remote_flags,
-				 a.n_remote_flags, &nargv));
+	for (size_t i = 0; i < ship.n; i++) {
+		ASSERT_OK(dm_jobdir_place(&jd, fid.files.v[i].node, place,
+					  sizeof(place)));
+		uf = fopen(place, "wx");
+		if (uf == NULL)
+			tap_fail(__FILE__, __LINE__, "%s: %s", place,
+				 strerror(errno));
+		fwrite(ship.content[i].p, 1, ship.content[i].len, uf);
+		fclose(uf);
+		dm_buf_free(&ship.content[i]);
+	}
+	if (fid.node_source != NULL)
+		ASSERT_OK(dm_jobdir_argv(&jd, compiler,
+					 (const char *const *)fid.node_flags,
+					 fid.n_node_flags, &nargv));
+	else
+		ASSERT_OK(dm_jobdir_argv(&jd, compiler,
+					 (const char *const *)a.remote_flags,
+					 a.n_remote_flags, &nargv));
 	if ((rc = run(nargv, jd.cwd, NULL, err)) != 0) {
 		show_file(err);
 		tap_fail(__FILE__, __LINE__, "node compile exited %d", rc);
 	}
+	ASSERT_OK(slurp(err, &eB));
 	ASSERT_OK(slurp(jd.object, &B));
 	if (expect == SAME && (A.len != B.len || memcmp(A.p, B.p, A.len))) {
 		size_t i = 0;
@@ -391,12 +587,26 @@ fidelity(const char *cc, const char *cwd_rel, const char *dfile,
 			 "(A.o, B.o kept in %s)",
 			 A.len, B.len, i, cwd);
 	}
+	/* The diagnostics, as the shim writes them. */
+	unit_unname_init(&un, fid.node_source, a.source, unname_sink, &eBn);
+	ASSERT_OK(unit_unname_feed(&un, eB.p, eB.len));
+	ASSERT_OK(unit_unname_finish(&un));
+	if (expect == SAME &&
+	    (eA.len != eBn.len || (eA.len > 0 && memcmp(eA.p, eBn.p, eA.len))))
+		tap_fail(__FILE__, __LINE__,
+			 "stderr differs:\nlocal:\n%.*s\nnode:\n%.*s",
+			 (int)eA.len, eA.p ? (char *)eA.p : "", (int)eBn.len,
+			 eBn.p ? (char *)eBn.p : "");
+	if (expect == SAME && eA.len > 0)
+		printf("# stderr identical, %zu bytes\n", eA.len);
 	if (expect == DIFFERENT)
 		ASSERT_TRUE(A.len != B.len || memcmp(A.p, B.p, A.len) != 0);
 	dm_jobdir_remove(&jd);
 	ASSERT_TRUE(stat(jd.cwd, &st) != 0);
 
 	ASSERT_OK(rename(gone, src) == 0 ? 0 : -errno);
+done:
+	fid_free(&fid);
 	dm_jobdir_argv_free(nargv);
 	args_argv_free(cpp);
 	args_free(&a);
@@ -406,14 +616,17 @@ fidelity(const char *cc, const char *cwd_rel, const char *dfile,
 	dm_buf_free(&dB);
 	dm_buf_free(&rawb);
 	dm_buf_free(&unit);
+	dm_buf_free(&eA);
+	dm_buf_free(&eB);
+	dm_buf_free(&eBn);
 }
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 /* The flag sets every case runs with. */
-static const char *const optsets[][3] = {
-	{"-O2", NULL},
-	{"-g", "-O2", NULL},
+static const char *const optsets[][4] = {
+	{"-O2", "-Wall", NULL},
+	{"-g", "-O2", "-Wall", NULL},
 	{"-g", "-O0", NULL},
 };
 
@@ -500,11 +713,17 @@ TEST_TIMEOUT(fidelity_gcc_include_options, 180)
 
 TEST_TIMEOUT(fidelity_gcc_g3_and_user_prefix_map, 120)
 {
-	/* -g3 (macro tables) and the user's own prefix maps, which must
-	 * compose with the job's. */
-	fidelity("gcc", "build", NULL, SAME,
+	/* -g3: the measurement behind ARGS_LOCAL for it (the node's name
+	 * for the unit enters the macro table), then the user's own
+	 * prefix maps, which must compose with the job's. */
+	fidelity("gcc", "build", NULL, DIFFERENT,
 		 ARGS("-g3", "-O1", "-DVAL=3", "-I../src/inc", "-c",
 		      "../src/a.c", "-o", "obj/a.o"));
+	fidelity("gcc", "build", NULL, SAME,
+		 ARGS("-g", "-O2", "-Wall", "-DVAL=3", "-I@P/src/inc",
+		      "-fmacro-prefix-map=@P/src=/S",
+		      "-ffile-prefix-map=@P/src/inc=/I", "-c", "@P/src/a.c",
+		      "-o", "obj/a.o"));
 	fidelity("gcc", "build", NULL, SAME,
 		 ARGS("-g", "-O2", "-DVAL=3", "-I../src/inc",
 		      "-ffile-prefix-map=@P=/usr/src/proj",
@@ -515,6 +734,108 @@ TEST_TIMEOUT(fidelity_gcc_g3_and_user_prefix_map, 120)
 		      "-fdebug-prefix-map=@P/build=/B",
 		      "-fdebug-prefix-map=@P=/P", "-c", "@P/src/a.c", "-o",
 		      "obj/a.o"));
+}
+
+/* The corners of issue 3, with gcc: __COUNTER__, __BASE_FILE__ and
+ * __FILE__/__LINE__ in header macros; #pragma GCC diagnostic, pack,
+ * once, _Pragma (and their effect on the warnings); raw strings holding
+ * directives, backslashes and __DATE__; C++20; -x none.  Each compared
+ * object for object and stderr for stderr. */
+TEST_TIMEOUT(fidelity_gcc_corners, 240)
+{
+	each("gcc", "build", NULL, SAME,
+	     ARGS("-I../src/inc", "-c", "../src/counter.c", "-o",
+		  "obj/counter.o"));
+	each("gcc", "build", NULL, SAME,
+	     ARGS("-I@P/src/inc", "-c", "@P/src/pragma.c", "-o",
+		  "obj/pragma.o"));
+	each("g++", "build", NULL, SAME,
+	     ARGS("-std=gnu++17", "-c", "../src/raw.cpp", "-o", "obj/raw.o"));
+	each("g++", "build", NULL, SAME,
+	     ARGS("-std=c++20", "-c", "../src/cxx20.cpp", "-o",
+		  "obj/cxx20.o"));
+	fidelity("gcc", "build", NULL, SAME,
+		 ARGS("-O2", "-Wall", "-c", "../src/notime.c"));
+	fidelity("gcc", "build", NULL, SAME,
+		 ARGS("-g", "-DVAL=2", "-I../src/inc", "-x", "c++", "-x",
+		      "none", "-c", "../src/a.c", "-o", "obj/a.o"));
+	/* gcc refuses __COUNTER__ in a directive under -fdirectives-only:
+	 * the shim compiles here. */
+	fidelity("gcc", "build", NULL, SPEAKS,
+		 ARGS("-O2", "-c", "../src/counter_if.c"));
+}
+
+/* A node compiles at another time (and __TIMESTAMP__ is the time of the
+ * file it compiles): a unit that uses them is compiled here, one that
+ * only mentions them in comments or literals is not. */
+TEST_TIMEOUT(fidelity_time_macros_stay_here, 120)
+{
+	static const char *const ccs[] = {"gcc", "clang"};
+
+	for (size_t i = 0; i < 2; i++) {
+		fidelity(ccs[i], "build", NULL, HERE,
+			 ARGS("-O2", "-c", "../src/time.c"));
+		fidelity(ccs[i], "build", NULL, HERE,
+			 ARGS("-O2", "-I../src/inc", "-c", "../src/stamp.c"));
+		fidelity(ccs[i], "build", NULL, SAME,
+			 ARGS("-O2", "-c", "../src/notime.c"));
+	}
+	/* With SOURCE_DATE_EPOCH (which the node gets in JOB_ENV; here
+	 * the node's compile inherits it) gcc's __DATE__ and __TIME__ are
+	 * the same anywhere; clang 14 ignores it, and __TIMESTAMP__ is the
+	 * file's time whatever it says. */
+	setenv("SOURCE_DATE_EPOCH", "86400", 1);
+	fidelity("gcc", "build", NULL, SAME,
+		 ARGS("-O2", "-g", "-c", "../src/time.c"));
+	fidelity("gcc", "build", NULL, HERE,
+		 ARGS("-O2", "-I../src/inc", "-c", "../src/stamp.c"));
+	fidelity("clang", "build", NULL, HERE,
+		 ARGS("-O2", "-c", "../src/time.c"));
+	unsetenv("SOURCE_DATE_EPOCH");
+}
+
+/* A precompiled header beside a header: the local compile uses it, so
+ * the classifier (-include) or the unit (#include) keeps it here. */
+TEST_TIMEOUT(fidelity_pch_stays_here, 120)
+{
+	char *gch[] = {"/usr/bin/gcc",
+		       "-x",
+		       "c-header",
+		       "../src/inc/pch.h",
+		       "-o",
+		       "../src/inc/pch.h.gch",
+		       NULL};
+	char *inc[] = {"/usr/bin/gcc", "-I../src/inc", "-include", "pch.h",
+		       "-c",	       "../src/a.c",   NULL};
+	char *iquote[] = {"/usr/bin/gcc", "-iquote", "../src/inc", "-include",
+			  "pch.h",	  "-c",	     "../src/a.c", NULL};
+	char root[400], err[512];
+	struct args a;
+
+	pch_header = "src/inc/pch.h";
+	fidelity("gcc", "build", NULL, HERE,
+		 ARGS("-O2", "-I../src/inc", "-c", "../src/pch.c"));
+	fidelity("gcc", "build", NULL, HERE,
+		 ARGS("-O2", "-iquote", "@P/src/inc", "-c", "@P/src/pch.c"));
+	pch_header = NULL;
+	/* no .gch: remote as usual */
+	fidelity("gcc", "build", NULL, SAME,
+		 ARGS("-O2", "-I../src/inc", "-c", "../src/pch.c"));
+
+	snprintf(root, sizeof(root), "%s/pchargs", tap_tmpdir());
+	mkdir(root, 0755);
+	project(root);
+	snprintf(err, sizeof(err), "%s/proj/build", root);
+	ASSERT_OK(chdir(err) == 0 ? 0 : -errno);
+	snprintf(err, sizeof(err), "%s/stderr", root);
+	ASSERT_EQ_INT(run(gch, NULL, NULL, err), 0);
+	ASSERT_OK(args_parse(6, inc, &a));
+	ASSERT_EQ_INT(a.where, ARGS_LOCAL);
+	ASSERT_TRUE(strstr(a.why, "precompiled header") != NULL);
+	args_free(&a);
+	ASSERT_OK(args_parse(7, iquote, &a));
+	ASSERT_EQ_INT(a.where, ARGS_LOCAL);
+	args_free(&a);
 }
 
 TEST_TIMEOUT(fidelity_gxx, 180)
@@ -582,6 +903,32 @@ TEST_TIMEOUT(fidelity_clangxx, 180)
 	fidelity("clang++", "build", NULL, SAME,
 		 ARGS("-g", "-gdwarf-4", "-O2", "-std=c++17", "-DVAL=7",
 		      "-I@P/src/inc", "-c", "@P/src/b.cpp", "-o", "obj/b.o"));
+}
+
+TEST_TIMEOUT(fidelity_clang_corners, 240)
+{
+	fidelity("clang", "build", NULL, SAME,
+		 ARGS("-O2", "-Wall", "-I@P/src/inc", "-c", "@P/src/pragma.c",
+		      "-o", "obj/pragma.o"));
+	fidelity("clang", "build", NULL, SAME,
+		 ARGS("-g", "-gdwarf-4", "-O0", "-Wall", "-I../src/inc", "-c",
+		      "../src/pragma.c", "-o", "obj/pragma.o"));
+	fidelity("clang++", "build", NULL, SAME,
+		 ARGS("-O2", "-Wall", "-std=c++17", "-c", "../src/raw.cpp",
+		      "-o", "obj/raw.o"));
+	fidelity("clang++", "build", NULL, SAME,
+		 ARGS("-O2", "-Wall", "-std=c++20", "-c", "../src/cxx20.cpp",
+		      "-o", "obj/cxx20.o"));
+	fidelity("clang", "build", NULL, SAME,
+		 ARGS("-O1", "-DVAL=2", "-I../src/inc", "-x", "c++", "-x",
+		      "none", "-c", "../src/a.c", "-o", "obj/a.o"));
+	/* Measured: -frewrite-includes evaluates `#if __COUNTER__` here
+	 * and the node's counter starts one lower; any __COUNTER__ keeps
+	 * a clang unit here. */
+	fidelity("clang", "build", NULL, HERE,
+		 ARGS("-O2", "-c", "../src/counter_if.c"));
+	fidelity("clang", "build", NULL, HERE,
+		 ARGS("-O2", "-I../src/inc", "-c", "../src/counter.c"));
 }
 
 /* ---- the filter on its own ------------------------------------------- */
@@ -695,6 +1042,275 @@ TEST(unit_filter_clang_passes_through)
 	dm_buf_cstr(&out);
 	ASSERT_EQ_STR((char *)out.p, in);
 	dm_buf_free(&out);
+}
+
+TEST(unit_filter_gcc_relocates_and_lists)
+{
+	static const char in[] = "# 0 \"../src/a.c\"\n"
+				 "# 0 \"<built-in>\"\n"
+				 "#define __GNUC__ 12\n"
+				 "# 0 \"<command-line>\"\n"
+				 "# 1 \"/usr/include/stdc-predef.h\" 1 3 4\n"
+				 "# 0 \"<command-line>\" 2\n"
+				 "# 1 \"/abs/force.h\" 1\n"
+				 "int forced;\n"
+				 "# 0 \"<command-line>\" 2\n"
+				 "# 1 \"../src/a.c\"\n"
+				 "# 1 \"/usr/include/stdio.h\" 1 3 4\n"
+				 "# 1 \"/usr/include/bits/x.h\" 1 3 4\n"
+				 "# 2 \"/usr/include/stdio.h\" 2 3 4\n"
+				 "# 2 \"../src/a.c\" 2\n"
+				 "# 1 \"../../up/q\\\\\\\"x.h\" 1\n"
+				 "# 3 \"../src/a.c\" 2\n"
+				 "# 1 \"../src/inc/h.h\" 1\n"
+				 "# 4 \"../src/a.c\" 2\n"
+				 "int main;\n";
+	static const char want[] =
+		"# 0 \"../src/a.c\"\n"
+		"# 0 \"<command-line>\"\n"
+		"# 1 \".dmake-abs/abs/force.h\" 1\n"
+		"int forced;\n"
+		"# 0 \"<command-line>\" 2\n"
+		"# 1 \"../src/a.c\"\n"
+		"# 1 \".dmake-abs/usr/include/stdio.h\" 1 3 4\n"
+		"# 1 \".dmake-abs/usr/include/bits/x.h\" 1 3 4\n"
+		"# 2 \".dmake-abs/usr/include/stdio.h\" 2 3 4\n"
+		"# 2 \"../src/a.c\" 2\n"
+		"# 1 \"../../up/q\\\\\\\"x.h\" 1\n"
+		"# 3 \"../src/a.c\" 2\n"
+		"# 1 \"../src/inc/h.h\" 1\n"
+		"# 4 \"../src/a.c\" 2\n"
+		"int main;\n";
+	static const struct {
+		const char *name, *node;
+		int included;
+	} files[] = {
+		{"../src/a.c", "../src/a.c", 0},
+		{"/abs/force.h", ".dmake-abs/abs/force.h", 1},
+		{"/usr/include/stdio.h", ".dmake-abs/usr/include/stdio.h", 1},
+		{"/usr/include/bits/x.h", ".dmake-abs/usr/include/bits/x.h",
+		 0},
+		{"../../up/q\\\"x.h", "../../up/q\\\"x.h", 1},
+		{"../src/inc/h.h", "../src/inc/h.h", 1},
+	};
+	struct unit_filter f;
+	struct unit_files u;
+	struct dm_buf out;
+
+	for (size_t cut = 0; cut <= sizeof(in) - 1; cut++) {
+		memset(&u, 0, sizeof(u));
+		dm_buf_init(&out);
+		unit_filter_init(&f, ARGS_GCC, collect, &out);
+		unit_filter_relocate(&f, &u);
+		ASSERT_OK(unit_filter_feed(&f, in, cut));
+		ASSERT_OK(
+			unit_filter_feed(&f, in + cut, sizeof(in) - 1 - cut));
+		ASSERT_OK(unit_filter_finish(&f));
+		dm_buf_cstr(&out);
+		ASSERT_EQ_STR((char *)out.p, want);
+		ASSERT_EQ_INT(u.n, sizeof(files) / sizeof(files[0]));
+		for (size_t i = 0; i < u.n; i++) {
+			ASSERT_EQ_STR(u.v[i].name, files[i].name);
+			ASSERT_EQ_STR(u.v[i].node, files[i].node);
+			ASSERT_EQ_INT(u.v[i].included, files[i].included);
+		}
+		ASSERT_EQ_INT(u.levels, 2);
+		ASSERT_EQ_STR(f.time_macro, "");
+		unit_files_free(&u);
+		dm_buf_free(&out);
+	}
+	/* clang units are never relocated */
+	memset(&u, 0, sizeof(u));
+	dm_buf_init(&out);
+	unit_filter_init(&f, ARGS_CLANG, collect, &out);
+	unit_filter_relocate(&f, &u);
+	ASSERT_OK(unit_filter_feed(&f, in, sizeof(in) - 1));
+	ASSERT_OK(unit_filter_finish(&f));
+	ASSERT_EQ_INT(out.len, sizeof(in) - 1);
+	ASSERT_EQ_INT(u.n, 0);
+	dm_buf_free(&out);
+}
+
+/* Many files: the list's table grows, each name once. */
+TEST(unit_files_many)
+{
+	struct unit_filter f;
+	struct unit_files u;
+	struct dm_buf in, out;
+
+	memset(&u, 0, sizeof(u));
+	dm_buf_init(&in);
+	dm_buf_init(&out);
+	dm_buf_appendf(&in, "# 0 \"m.c\"\n# 1 \"m.c\"\n");
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 1000; i++)
+			dm_buf_appendf(&in,
+				       "# 1 \"/inc/h%d.h\" 1\nint x%d;\n"
+				       "# 2 \"m.c\" 2\n",
+				       i, i);
+	unit_filter_init(&f, ARGS_GCC, collect, &out);
+	unit_filter_relocate(&f, &u);
+	ASSERT_OK(unit_filter_feed(&f, in.p, in.len));
+	ASSERT_OK(unit_filter_finish(&f));
+	ASSERT_EQ_INT(u.n, 1001);
+	ASSERT_EQ_STR(u.v[1000].name, "/inc/h999.h");
+	ASSERT_EQ_STR(u.v[1000].node, ".dmake-abs/inc/h999.h");
+	unit_files_free(&u);
+	dm_buf_free(&in);
+	dm_buf_free(&out);
+}
+
+/* __DATE__, __TIME__, __TIMESTAMP__ and __COUNTER__ as tokens, never in
+ * comments or literals, raw strings included. */
+TEST(unit_scan_time_macros)
+{
+	static const struct {
+		const char *text, *macro;
+		int counter;
+	} rows[] = {
+		{"const char *d = __DATE__;\n", "__DATE__", 0},
+		{"x(__TIME__)", "__TIME__", 0},
+		{"#define S __TIMESTAMP__\n", "__TIMESTAMP__", 0},
+		{"/* __DATE__ */ int a;\n", "", 0},
+		{"// __DATE__ \\\n __TIME__\nint b;\n", "", 0},
+		{"// x\n__TIME__\n", "__TIME__", 0},
+		{"\"__DATE__\" '\"' __TIME__", "__TIME__", 0},
+		{"\"a\\\"__DATE__\"", "", 0},
+		{"int __DATE__x, y__TIME__, __TIME;", "", 0},
+		{"R\"(__DATE__)\" __TIME__", "__TIME__", 0},
+		{"R\"d()\" __DATE__ )\")d\" x", "", 0},
+		{"u8R\"x(\n__DATE__\n)x\"", "", 0},
+		{"LR\"(a)\" __DATE__", "__DATE__", 0},
+		{"int a = 1'000'000; char c = '_'; __DATE__", "__DATE__", 0},
+		{"1.5e+3 __TIME__", "__TIME__", 0},
+		{"a/ *b; __DATE__", "__DATE__", 0},
+		{"/* a ** / */ __DATE__", "__DATE__", 0},
+		{"int UNIQUE(__COUNTER__);", "", 1},
+		{"/* __COUNTER__ */", "", 0},
+		{"#if __COUNTER__ == 0", "", 1},
+		{"__TIME__ __DATE__ __TIMESTAMP__", "__TIME__", 0},
+	};
+	struct unit_filter f;
+	struct dm_buf out;
+
+	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		size_t n = strlen(rows[r].text);
+
+		for (size_t cut = 0; cut <= n; cut++) {
+			dm_buf_init(&out);
+			unit_filter_init(&f, ARGS_CLANG, collect, &out);
+			ASSERT_OK(unit_filter_feed(&f, rows[r].text, cut));
+			ASSERT_OK(unit_filter_feed(&f, rows[r].text + cut,
+						   n - cut));
+			ASSERT_OK(unit_filter_finish(&f));
+			if (strcmp(f.time_macro, rows[r].macro) != 0 ||
+			    f.counter != rows[r].counter ||
+			    (r + 1 == sizeof(rows) / sizeof(rows[0]) &&
+			     f.time_uses != 7))
+				tap_fail(__FILE__, __LINE__,
+					 "row %zu cut %zu: \"%s\" %d", r, cut,
+					 f.time_macro, f.counter);
+			dm_buf_free(&out);
+		}
+	}
+}
+
+static int
+collect_pieces(void *arg, const void *p, size_t n)
+{
+	return dm_buf_append(arg, p, n);
+}
+
+/* The node's names in its stderr, turned back, in pieces of any size. */
+TEST(unit_unname_streams)
+{
+	static const char in[] =
+		"In file included from .dmake-abs/usr/include/stdio.h:28,\n"
+		"                 from ../src/a.c:1:\n"
+		".dmake-abs/usr/include/x.h:3:1: note: here\n"
+		"cc1: ../.dmake-unit/a.c: warning\n"
+		".dmake-ab not this; .dmake-abs/";
+	static const char want[] =
+		"In file included from /usr/include/stdio.h:28,\n"
+		"                 from ../src/a.c:1:\n"
+		"/usr/include/x.h:3:1: note: here\n"
+		"cc1: ../src/a.c: warning\n"
+		".dmake-ab not this; /";
+	struct unit_unname u;
+	struct dm_buf out;
+	struct dm_buf big;
+
+	for (size_t step = 1; step <= sizeof(in); step++) {
+		dm_buf_init(&out);
+		unit_unname_init(&u, "../.dmake-unit/a.c", "../src/a.c",
+				 collect_pieces, &out);
+		for (size_t off = 0; off < sizeof(in) - 1; off += step)
+			ASSERT_OK(
+				unit_unname_feed(&u, in + off,
+						 off + step > sizeof(in) - 1
+							 ? sizeof(in) - 1 - off
+							 : step));
+		ASSERT_OK(unit_unname_finish(&u));
+		dm_buf_cstr(&out);
+		ASSERT_EQ_STR((char *)out.p, want);
+		dm_buf_free(&out);
+	}
+	/* megabytes in one feed */
+	dm_buf_init(&big);
+	dm_buf_init(&out);
+	for (int i = 0; i < 100000; i++)
+		dm_buf_appendf(&big, ".dmake-abs/inc/h%d.h:1: warning\n", i);
+	unit_unname_init(&u, NULL, NULL, collect_pieces, &out);
+	ASSERT_OK(unit_unname_feed(&u, big.p, big.len));
+	ASSERT_OK(unit_unname_finish(&u));
+	ASSERT_EQ_INT(out.len, big.len - 100000 * 10);
+	ASSERT_TRUE(memmem(out.p, out.len, ".dmake-abs", 10) == NULL);
+	dm_buf_free(&big);
+	dm_buf_free(&out);
+}
+
+/* The node's source name climbs as far as any file, and the maps turn
+ * every node name back, composed with the user's. */
+TEST(unit_node_job_names_and_maps)
+{
+	char *argv[] = {"gcc",
+			"-O2",
+			"-fdebug-prefix-map=/home/u=/U",
+			"-fmacro-prefix-map=../=X/",
+			"-ffile-prefix-map=/s=/S",
+			"-c",
+			"../src/a.c",
+			NULL};
+	struct unit_files u;
+	struct args a;
+	struct dm_buf b;
+	char *src, **flags;
+	size_t n;
+
+	memset(&u, 0, sizeof(u));
+	u.levels = 3;
+	dm_buf_init(&b);
+	ASSERT_OK(args_parse(7, argv, &a));
+	ASSERT_OK(unit_node_job(&a, &u, &src, &flags, &n));
+	ASSERT_EQ_STR(src, "../../../.dmake-unit/a.c");
+	for (size_t i = 0; i < n; i++)
+		dm_buf_appendf(&b, "%s%s", i ? " " : "", flags[i]);
+	dm_buf_cstr(&b);
+	ASSERT_EQ_STR((char *)b.p,
+		      "-O2 -fdebug-prefix-map=/home/u=/U "
+		      "-fmacro-prefix-map=../=X/ -ffile-prefix-map=/s=/S "
+		      "-fdebug-prefix-map=../../../.dmake-unit/a.c=../src/a.c "
+		      "-fdebug-prefix-map=.dmake-abs= "
+		      "-fdebug-prefix-map=.dmake-abs/home/u=/U "
+		      "-fdebug-prefix-map=.dmake-abs/s=/S "
+		      "-fmacro-prefix-map=../../../.dmake-unit/a.c=X/src/a.c "
+		      "-fmacro-prefix-map=.dmake-abs= "
+		      "-fmacro-prefix-map=.dmake-abs/s=/S");
+	ASSERT_TRUE(flags[n] == NULL);
+	free(src);
+	args_argv_free(flags);
+	args_free(&a);
+	dm_buf_free(&b);
 }
 
 /* ---- the job directory ------------------------------------------------- */
