@@ -14,6 +14,7 @@
 #include "../lib/net.h"
 #include "../lib/toolchain.h"
 #include "node.h"
+#include "standin.h"
 
 #define SLOTS_MAX 4096	       /* the scheduler's SCHED_SLOTS_MAX */
 #define JOB_TIMEOUT_MAX 86400u /* a day: anything longer is a typo */
@@ -38,12 +39,21 @@ node_usage(FILE *f)
 		"                         listen address; for 0.0.0.0 the\n"
 		"                         address the scheduler link uses]\n"
 		"  --slots N              compiles offered [CPU count]\n"
-		"  --cache-dir DIR        job directories\n"
+		"  --cache-dir DIR        job directories and toolchains\n"
 		"                         [$XDG_CACHE_HOME/dmake, or\n"
 		"                         /var/cache/dmake as root]\n"
 		"  --key-file FILE        the cluster key\n"
 		"                         [$DMAKE_KEY_FILE, config]\n"
 		"  --name NAME            the node's name [host name]\n"
+		"  --cache-limit SIZE     room in the cache dir for the\n"
+		"                         toolchains builds send to a node\n"
+		"                         that lacks their compiler, least\n"
+		"                         recently used dropped first (K, M,\n"
+		"                         G suffixes) [4G]\n"
+		"  --compiler NAME|PATH   offer this compiler too, e.g.\n"
+		"                         aarch64-linux-gnu-gcc (repeatable;\n"
+		"                         besides gcc g++ clang clang++ cc\n"
+		"                         c++ on PATH) [config: compilers]\n"
 		"  --job-timeout SECONDS  wall-clock limit per compile\n"
 		"                         [%d]\n"
 		"\n"
@@ -73,6 +83,19 @@ node_usage(FILE *f)
 		"                         --job-procs); only for hosts that\n"
 		"                         cannot have the sandbox and run\n"
 		"                         nothing but trusted builds\n"
+		"\n"
+		"For tests and benchmarks only, never on a real farm:\n"
+		"  --standin FILE         compile nothing: each job sleeps\n"
+		"                         for a time drawn from FILE (one\n"
+		"                         duration in ms per line, e.g.\n"
+		"                         bench/kernel-tu-ms.txt) and\n"
+		"                         returns an EMPTY object, so a\n"
+		"                         loopback farm of many nodes costs\n"
+		"                         no CPU; the build's objects are\n"
+		"                         not its code\n"
+		"  --standin-log LOG      with --standin: append a start and\n"
+		"                         an end line per job to LOG\n"
+		"\n"
 		"  --help                 print this and exit\n"
 		"  --version              print the version and exit\n"
 		"\n"
@@ -172,12 +195,17 @@ node_opts_parse(int argc, char **argv, struct node_opts *o, char *why,
 		{"job-fsize", required_argument, NULL, 'F'},
 		{"job-procs", required_argument, NULL, 'P'},
 		{"no-sandbox", no_argument, NULL, 'N'},
+		{"cache-limit", required_argument, NULL, 'X'},
+		{"compiler", required_argument, NULL, 'G'},
+		{"standin", required_argument, NULL, 'S'},
+		{"standin-log", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
+	const char *standin = NULL, *standin_log = NULL;
 	long v;
-	int c;
+	int c, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->listen = NODE_DEFAULT_LISTEN;
@@ -186,6 +214,7 @@ node_opts_parse(int argc, char **argv, struct node_opts *o, char *why,
 	o->job_cpu_s = NODE_DEFAULT_JOB_CPU;
 	o->job_fsize = NODE_DEFAULT_JOB_FSIZE;
 	o->job_procs = NODE_DEFAULT_JOB_PROCS;
+	o->cache_limit = NODE_DEFAULT_CACHE_LIMIT;
 	why[0] = '\0';
 	/* 0 rescans from scratch, so the tests may parse several times. */
 	optind = 0;
@@ -292,6 +321,33 @@ node_opts_parse(int argc, char **argv, struct node_opts *o, char *why,
 		case 'N':
 			o->no_sandbox = 1;
 			break;
+		case 'X':
+			if (node_parse_size(optarg, &o->cache_limit) != 0 ||
+			    o->cache_limit < (1u << 20)) {
+				snprintf(why, why_len,
+					 "--cache-limit: '%s' is not a size of "
+					 "at least 1M (like 512M or 10G)",
+					 optarg);
+				return DM_ECONFIG;
+			}
+			break;
+		case 'G':
+			if (optarg[0] == '\0' ||
+			    o->ncompilers == NODE_COMPILERS_MAX) {
+				snprintf(why, why_len,
+					 "--compiler: needs a name or path, "
+					 "at most %d times",
+					 NODE_COMPILERS_MAX);
+				return DM_ECONFIG;
+			}
+			o->compilers[o->ncompilers++] = optarg;
+			break;
+		case 'S':
+			standin = optarg;
+			break;
+		case 'L':
+			standin_log = optarg;
+			break;
 		case 'h':
 			return NODE_OPTS_HELP;
 		case 'V':
@@ -310,6 +366,23 @@ node_opts_parse(int argc, char **argv, struct node_opts *o, char *why,
 		snprintf(why, why_len, "unexpected argument '%s'",
 			 argv[optind]);
 		return DM_ECONFIG;
+	}
+	if (standin_log != NULL && standin == NULL) {
+		snprintf(why, why_len, "--standin-log needs --standin");
+		return DM_ECONFIG;
+	}
+	if (standin != NULL) {
+		rc = node_standin_load(standin, standin_log, &o->standin, why,
+				       why_len);
+		if (rc == -ENOMEM)
+			snprintf(why, why_len, "--standin: out of memory");
+		if (rc != 0)
+			return DM_ECONFIG;
+		dm_warn("--standin: a TEST node: jobs are not compiled, each "
+			"sleeps for one of %zu durations from %s (mean %.0f "
+			"ms) and returns an empty object",
+			node_standin_count(o->standin), standin,
+			node_standin_mean_ms(o->standin));
 	}
 	return NODE_OPTS_RUN;
 }
@@ -427,47 +500,73 @@ find_on_path(const char *name, char *out, size_t len)
 	return -ENOENT;
 }
 
+/* One compiler, by name on PATH or by path; 1 when it was added. */
+static int
+compiler_add(struct node *n, const char *name, int asked)
+{
+	struct node_compiler *e = &n->cc[n->ncc];
+	struct dm_toolchain tc;
+	char path[PATH_MAX];
+	const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+	int rc;
+
+	if (strchr(name, '/') != NULL) {
+		snprintf(path, sizeof(path), "%s", name);
+		rc = access(path, X_OK) == 0 ? 0 : -errno;
+	} else {
+		rc = find_on_path(name, path, sizeof(path));
+	}
+	if (rc != 0) {
+		if (asked)
+			dm_warn("compiler %s: not offered: %s", name,
+				strchr(name, '/') ? dm_strerror(rc)
+						  : "not found on PATH");
+		return 0;
+	}
+	if ((rc = dm_toolchain_identify(base, path, &tc)) != 0) {
+		dm_warn("%s: not offered: %s", path, dm_strerror(rc));
+		return 0;
+	}
+	/* cc is gcc under another name here: one entry, the first. */
+	if (node_compiler_by_id(n, tc.id) != NULL)
+		return 0;
+	memset(e, 0, sizeof(*e));
+	snprintf(e->id, sizeof(e->id), "%s", tc.id);
+	snprintf(e->role, sizeof(e->role), "%s", tc.role);
+	snprintf(e->path, sizeof(e->path), "%s", path);
+	if ((rc = dm_toolchain_format(&tc, e->advert, sizeof(e->advert))) !=
+	    0) {
+		dm_warn("%s: not offered: %s", path, dm_strerror(rc));
+		return 0;
+	}
+	n->ncc++;
+	dm_info("compiler %s: %s", path, e->advert);
+	return 1;
+}
+
 int
 node_compilers_find(struct node *n)
 {
 	static const char *names[] = {"gcc",	 "g++", "clang",
 				      "clang++", "cc",	"c++"};
 	const size_t nnames = sizeof(names) / sizeof(names[0]);
-	struct node_compiler *cc;
-	struct dm_toolchain tc;
-	char path[PATH_MAX];
-	int rc;
+	char conf[sizeof(n->compilers_conf)], *save = NULL, *w;
+	size_t max = nnames + n->opts.ncompilers + sizeof(conf) / 2;
 
-	if ((cc = calloc(nnames, sizeof(*cc))) == NULL)
+	if ((n->cc = calloc(max, sizeof(*n->cc))) == NULL)
 		return -ENOMEM;
-	n->cc = cc;
 	n->ncc = 0;
-	for (size_t i = 0; i < nnames; i++) {
-		struct node_compiler *e = &cc[n->ncc];
-
-		if (find_on_path(names[i], path, sizeof(path)) != 0)
-			continue;
-		if ((rc = dm_toolchain_identify(names[i], path, &tc)) != 0) {
-			dm_warn("%s: not offered: %s", path, dm_strerror(rc));
-			continue;
-		}
-		/* cc is gcc under another name here: one entry, the first. */
-		if (node_compiler_by_id(n, tc.id) != NULL)
-			continue;
-		snprintf(e->id, sizeof(e->id), "%s", tc.id);
-		snprintf(e->role, sizeof(e->role), "%s", tc.role);
-		snprintf(e->path, sizeof(e->path), "%s", path);
-		if ((rc = dm_toolchain_format(&tc, e->advert,
-					      sizeof(e->advert))) != 0) {
-			dm_warn("%s: not offered: %s", path, dm_strerror(rc));
-			continue;
-		}
-		n->ncc++;
-		dm_info("compiler %s: %s", path, e->advert);
-	}
+	for (size_t i = 0; i < nnames; i++)
+		compiler_add(n, names[i], 0);
+	for (size_t i = 0; i < n->opts.ncompilers; i++)
+		compiler_add(n, n->opts.compilers[i], 1);
+	snprintf(conf, sizeof(conf), "%s", n->compilers_conf);
+	for (w = strtok_r(conf, " \t,", &save); w != NULL;
+	     w = strtok_r(NULL, " \t,", &save))
+		compiler_add(n, w, 1);
 	if (n->ncc == 0)
-		dm_warn("no usable compiler on PATH: this node will get no "
-			"jobs");
+		dm_warn("no usable compiler on PATH: this node gets only "
+			"jobs whose toolchain a build sends it");
 	return 0;
 }
 

@@ -21,6 +21,8 @@
 #include "../lib/auth.h"
 
 struct node_sandbox;
+struct node_standin;
+struct node_tccache;
 
 #define NODE_DEFAULT_LISTEN "0.0.0.0:7371"
 #define NODE_DEFAULT_JOB_TIMEOUT 300
@@ -30,6 +32,10 @@ struct node_sandbox;
 #define NODE_DEFAULT_JOB_FSIZE (4ull << 30) /* RLIMIT_FSIZE, /tmp size */
 #define NODE_DEFAULT_JOB_PROCS 64	    /* RLIMIT_NPROC per job */
 #define NODE_NAME_MAX 64		    /* NODE_REGISTER.name */
+/* Unpacked toolchain archives kept (tccache.h): gcc 12 takes 45 MB,
+ * clang 14 260 MB. */
+#define NODE_DEFAULT_CACHE_LIMIT (4ull << 30)
+#define NODE_COMPILERS_MAX 16 /* --compiler */
 
 struct node_opts {
 	const char *scheduler; /* NULL: from the config */
@@ -46,6 +52,13 @@ struct node_opts {
 	uint64_t job_fsize;
 	unsigned job_procs;
 	int no_sandbox;
+	/* --standin FILE (tests and benchmarks only, standin.h): jobs
+	 * sleep and return an empty object; NULL: real compiles. */
+	struct node_standin *standin;
+	uint64_t cache_limit; /* --cache-limit: unpacked toolchains */
+	/* --compiler NAME|PATH: offered besides those found on PATH */
+	const char *compilers[NODE_COMPILERS_MAX];
+	size_t ncompilers;
 };
 
 enum { NODE_OPTS_RUN = 0, NODE_OPTS_HELP = 1, NODE_OPTS_VERSION = 2 };
@@ -87,6 +100,12 @@ struct node_compiler {
 	char path[PATH_MAX];
 	char advert[256]; /* dm_toolchain_format, for NODE_REGISTER */
 	int offered;	  /* passed the start-up check: jobs may use it */
+	/* A compiler from a toolchain archive (tccache.h): the sandbox that
+	 * shows the archive as `/`, and the environment it runs in (PATH
+	 * from its manifest).  NULL for the node's own compilers, which run
+	 * in n->sandbox with n->box_env. */
+	const struct node_sandbox *box;
+	char **env;
 };
 
 /* How jobs are run. */
@@ -115,16 +134,22 @@ struct node {
 	gid_t job_gid;
 	struct node_compiler *cc;
 	size_t ncc;
+	char compilers_conf[1024]; /* the config's `compilers` */
 	char **env;	/* the compilers' environment (node_compiler_env) */
 	char **box_env; /* the same in the sandbox, where TMPDIR is /tmp */
 	atomic_int running; /* compilers running now: NODE_LOAD.running */
 	atomic_int conns;   /* job connections open now */
 	atomic_int stopping;
+	/* Unpacked toolchain archives; NULL when the node takes none (no
+	 * sandbox to run them in). */
+	struct node_tccache *tcc;
 };
 
 /* Finds and identifies the native compilers (gcc g++ clang clang++ cc
- * c++ on PATH), one entry per distinct id.  Never fails for want of a
- * compiler: a node with none registers with no toolchain. */
+ * c++ on PATH, and those of --compiler and the config's `compilers`:
+ * names looked up on PATH, or paths), one entry per distinct id.  Never
+ * fails for want of a compiler: a node with none registers with no
+ * toolchain of its own. */
 int node_compilers_find(struct node *n);
 const struct node_compiler *node_compiler_by_id(const struct node *n,
 						const char *id);

@@ -22,8 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -43,6 +45,7 @@
 #include "coord.h"
 #include "proctree.h"
 #include "serve.h"
+#include "tcship.h"
 
 #ifndef DM_MASQDIR
 #define DM_MASQDIR "/usr/local/libexec/dmake/bin"
@@ -96,6 +99,7 @@ struct shim {
 	char *want_compiler, *want_name;
 	uint64_t shim_req, coord_req; /* an outstanding PLACE */
 	uint64_t ticket;	      /* a PLACED job not yet ended */
+	int finished;		      /* sent its OUTCOME */
 };
 
 struct coord {
@@ -150,6 +154,25 @@ struct coord {
 	char statspath[PATH_MAX + 8]; /* "" when not serving */
 	unsigned stats_written;	      /* outcomes counted in the file */
 
+	/* DEMAND (see "demand" below) */
+	uv_timer_t demand_timer;
+	uint32_t demand_sent; /* DM_DEMAND_UNKNOWN until one is sent */
+	int demand_idle;      /* readings in a row with tokens unused */
+
+	/* The progress line on a terminal (see "progress" below) */
+	uv_timer_t progress_timer;
+	char progress_last[160];
+	int progress_shown; /* a line is on the terminal now */
+
+	/* Toolchain archives for nodes that lack the compiler (tcship.h):
+	 * the platform they run on ("" when not shipped), what was sent. */
+	struct {
+		struct tcship *t;
+		char platform[65];
+		uint64_t bytes;
+		unsigned sent;
+	} ship;
+
 	unsigned n_remote, n_local, n_fallback;
 	unsigned peak_tokens;
 	uint64_t t_start;
@@ -158,6 +181,8 @@ struct coord {
 
 static void update_tokens(struct coord *co);
 static void start_child(struct coord *co);
+static void progress_clear(struct coord *co);
+static void send_demand(struct coord *co, uint32_t want);
 
 /* ---- tokens ---------------------------------------------------------- */
 
@@ -439,6 +464,70 @@ place_fail(struct shim *s, uint64_t req, int code, const char *why)
 	dm_conn_send(s->c, DM_MSG_PLACE_FAIL, &f);
 }
 
+/* ---- toolchain archives ----------------------------------------------
+ *
+ * PLACE carries the platform this host's compilers run on, so that the
+ * scheduler may choose a node that lacks the compiler; such a node asks
+ * the shim for the archive, and the shim asks here (TOOLCHAIN_REQ).
+ * ship_toolchains = no (DMAKE_SHIP_TOOLCHAINS=no) keeps every job on
+ * nodes that have the compiler. */
+
+static int
+ship_init(struct coord *co)
+{
+	struct utsname u;
+
+	if (!co->cfg.no_ship && uname(&u) == 0)
+		snprintf(co->ship.platform, sizeof(co->ship.platform), "%s",
+			 u.machine);
+	return tcship_new(co->loop, &co->ship.t);
+}
+
+static void
+ship_answer(void *waiter, const char *toolchain, const struct dm_tcarchive *a,
+	    const char *error)
+{
+	struct shim *s = waiter;
+	struct dm_msg_toolchain_archive m = {.toolchain = (char *)toolchain};
+
+	if (a != NULL) {
+		m.path = (char *)a->path;
+		m.hash = (char *)a->hash;
+		m.size = a->size;
+	} else {
+		m.error = (char *)error;
+	}
+	dm_conn_send(s->c, DM_MSG_TOOLCHAIN_ARCHIVE, &m);
+}
+
+/* The compiler of that identity is one this coordinator identified for
+ * a shim; the one this shim asked about first. */
+static void
+ship_request(struct shim *s, const char *id)
+{
+	struct coord *co = s->co;
+	struct tc_entry *e, *found = NULL;
+	struct dm_msg_toolchain_archive m = {.toolchain = (char *)id};
+
+	LIST_FOREACH(e, &co->tcs, link) {
+		if (e->state != TC_READY || strcmp(e->tc.id, id) != 0)
+			continue;
+		if (found == NULL ||
+		    (s->want_compiler != NULL &&
+		     strcmp(e->compiler, s->want_compiler) == 0))
+			found = e;
+	}
+	if (found == NULL)
+		m.error = "no compiler of this build has that identity";
+	else if (co->cfg.no_ship)
+		m.error = "ship_toolchains is off";
+	else if (tcship_get(co->ship.t, found->compiler, found->name,
+			    &found->tc, s, ship_answer) != 0)
+		m.error = "out of memory";
+	if (m.error != NULL)
+		dm_conn_send(s->c, DM_MSG_TOOLCHAIN_ARCHIVE, &m);
+}
+
 static void
 shim_msg(struct dm_conn *c, uint16_t type, union dm_msg *m)
 {
@@ -485,6 +574,7 @@ shim_msg(struct dm_conn *c, uint16_t type, union dm_msg *m)
 		}
 		s->shim_req = p.req;
 		s->coord_req = p.req = ++co->next_req;
+		p.platform = co->ship.platform;
 		dm_conn_send(co->sched, DM_MSG_PLACE, &p);
 		break;
 	}
@@ -497,7 +587,15 @@ shim_msg(struct dm_conn *c, uint16_t type, union dm_msg *m)
 		send_job_end(co, m->job_end.ticket, m->job_end.result,
 			     m->job_end.cpu_ms, m->job_end.unit_bytes);
 		break;
+	case DM_MSG_TOOLCHAIN_REQ:
+		ship_request(s, m->toolchain_req.toolchain);
+		break;
+	case DM_MSG_TOOLCHAIN_SENT:
+		co->ship.bytes += m->toolchain_sent.bytes;
+		co->ship.sent++;
+		break;
 	case DM_MSG_OUTCOME:
+		s->finished = 1;
 		if (m->outcome.kind == DM_OUTCOME_REMOTE)
 			co->n_remote++;
 		else if (m->outcome.kind == DM_OUTCOME_LOCAL)
@@ -544,6 +642,7 @@ shim_close(struct dm_conn *c, int reason)
 		TAILQ_REMOVE(&co->slot_wait, s, wait);
 	if (s->tcw != NULL)
 		TAILQ_REMOVE(&s->tcw->waiters, s, wait);
+	tcship_cancel(co->ship.t, s);
 	release_local(s);
 	/* A shim killed mid-job: give its node slot back. */
 	if (s->ticket != 0)
@@ -708,8 +807,10 @@ connect_sched(struct coord *co)
 static int
 attach_sched(struct coord *co, int fd)
 {
+	static const char *const modes[] = {"make", "run", "ninja", "serve"};
 	struct dm_msg_build_hello h = {0};
-	char host[256];
+	char host[256], label[256], cwd[PATH_MAX];
+	const char *dir = cwd;
 	int rc;
 
 	if ((rc = dm_conn_open_fd(co->loop, fd, 0, &sched_ops, co,
@@ -717,10 +818,23 @@ attach_sched(struct coord *co, int fd)
 		return rc;
 	gethostname(host, sizeof(host));
 	host[sizeof(host) - 1] = '\0';
+	/* What `dmake status` shows to tell builds apart: the mode and
+	 * the directory, its end when it is long. */
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		snprintf(cwd, sizeof(cwd), "?");
+	if (strlen(cwd) > 240)
+		dir = cwd + strlen(cwd) - 240;
+	snprintf(label, sizeof(label), "%s %.240s", modes[co->o->mode], dir);
 	h.host = host;
 	h.local_slots = (uint32_t)co->local_slots;
-	h.label = "dmake";
-	return dm_conn_send(co->sched, DM_MSG_BUILD_HELLO, &h);
+	h.label = label;
+	co->demand_sent = DM_DEMAND_UNKNOWN;
+	co->demand_idle = 0;
+	if ((rc = dm_conn_send(co->sched, DM_MSG_BUILD_HELLO, &h)) != 0)
+		return rc;
+	if (co->cfg.placement == DM_PLACE_LOCAL)
+		send_demand(co, 0);
+	return 0;
 }
 
 static void
@@ -772,6 +886,147 @@ start_reconnect(struct coord *co)
 			       0);
 }
 
+/* ---- demand ------------------------------------------------------------
+ *
+ * DEMAND tells the scheduler what this build can use, when the
+ * coordinator knows it, and nothing it does not know (doc/protocol.md,
+ * "Grants"):
+ *
+ * - DMAKE_PLACEMENT=local: 0, whatever runs; nothing is ever placed.
+ * - `dmake make` and `dmake serve`, whose clients take every job from
+ *   the pool: when tokens sat unused in the pool at two readings
+ *   DEMAND_MS apart, the clients had no more jobs ready than they were
+ *   running, so no more remote jobs can run at once than there are shims
+ *   that may still place one (running one, waiting for a placement, or
+ *   a compiler's shim that has not finished).  When the pool is empty
+ *   the clients may have more ready than they got: unknown, and the
+ *   scheduler judges the build by its use.  A build that was told less
+ *   than it then needs takes the tokens it has, empties the pool and is
+ *   back to unknown at the next reading.
+ * - `dmake run` and `dmake ninja`: the command may run anything (ninja
+ *   before 1.13 reads no pool at all), so unknown. */
+
+#define DEMAND_MS 500
+
+static void
+send_demand(struct coord *co, uint32_t want)
+{
+	struct dm_msg_demand d = {want, 0};
+
+	if (co->sched == NULL || want == co->demand_sent)
+		return;
+	if (dm_conn_send(co->sched, DM_MSG_DEMAND, &d) != 0)
+		return;
+	co->demand_sent = want;
+	if (want == DM_DEMAND_UNKNOWN)
+		dm_debug("demand: unknown (the clients take every token)");
+	else
+		dm_debug("demand: %u remote jobs at most", want);
+}
+
+static uint32_t
+shims_that_may_place(struct coord *co)
+{
+	struct shim *s;
+	uint32_t n = 0;
+
+	LIST_FOREACH(s, &co->shims, all)
+	{
+		if (s->ticket != 0 || s->coord_req != 0 ||
+		    (!s->finished && s->want_compiler != NULL &&
+		     s->want_compiler[0] != '\0'))
+			n++;
+	}
+	return n;
+}
+
+static void
+on_demand_timer(uv_timer_t *t)
+{
+	struct coord *co = t->data;
+	int avail;
+
+	if (co->sched == NULL || co->cfg.placement == DM_PLACE_LOCAL)
+		return;
+	avail = dm_pool_available(co->pool);
+	if (avail <= 0 || dm_pool_debt(co->pool) > 0) {
+		co->demand_idle = 0;
+		send_demand(co, DM_DEMAND_UNKNOWN);
+		return;
+	}
+	if (++co->demand_idle >= 2)
+		send_demand(co, shims_that_may_place(co));
+}
+
+/* ---- progress ------------------------------------------------------------
+ *
+ * Under `dmake make` on a terminal, one line on stderr says what the
+ * build is doing: tokens in the jobserver, local slots in use, remote
+ * jobs running, compiles done.  It is redrawn at most every PROGRESS_MS
+ * when it changed, as "\r LINE ERASE-TO-END \r": make's own output then
+ * starts at the line's first column and covers it (a line of make's
+ * shorter than it leaves its end visible until the next redraw moves
+ * on).  It is erased before the summary line.  DMAKE_PROGRESS=0 turns
+ * it off. */
+
+#define PROGRESS_MS 250
+
+static void
+on_progress_timer(uv_timer_t *t)
+{
+	struct coord *co = t->data;
+	struct winsize ws;
+	struct shim *s;
+	unsigned remote = 0, cols = 80;
+	char line[sizeof(co->progress_last)], out[sizeof(line) + 16];
+	int n;
+
+	LIST_FOREACH(s, &co->shims, all)
+	{
+		if (s->ticket != 0)
+			remote++;
+	}
+	if (ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		cols = ws.ws_col;
+	n = snprintf(line, sizeof(line),
+		     "dmake: %u tokens, local %d/%d, remote %u, done %u",
+		     co->local_slots + co->grant, co->local_busy,
+		     co->local_slots, remote,
+		     co->n_remote + co->n_local + co->n_fallback);
+	if (n < 0)
+		return;
+	/* A line that wraps cannot be rewritten with \r. */
+	if ((unsigned)n >= cols)
+		line[cols > 1 ? cols - 1 : 0] = '\0';
+	if (strcmp(line, co->progress_last) == 0)
+		return;
+	memcpy(co->progress_last, line, sizeof(line));
+	n = snprintf(out, sizeof(out), "\r%s\033[K\r", line);
+	if (n > 0 && dm_io_write_all(2, out, (size_t)n) == 0)
+		co->progress_shown = 1;
+}
+
+static void
+progress_start(struct coord *co)
+{
+	const char *env = getenv("DMAKE_PROGRESS");
+
+	if (co->o->mode != COORD_MAKE || !isatty(2) ||
+	    (env != NULL && strcmp(env, "0") == 0))
+		return;
+	uv_timer_start(&co->progress_timer, on_progress_timer, PROGRESS_MS,
+		       PROGRESS_MS);
+}
+
+static void
+progress_clear(struct coord *co)
+{
+	if (co->progress_shown)
+		(void)dm_io_write_all(2, "\r\033[K", 4);
+	co->progress_shown = 0;
+	co->progress_last[0] = '\0';
+}
+
 /* ---- the child -------------------------------------------------------- */
 
 static void
@@ -805,6 +1060,7 @@ on_child_exit(uv_process_t *p, int64_t status, int sig)
 
 	co->child_running = 0;
 	co->exit_code = sig ? 128 + sig : (int)status;
+	progress_clear(co);
 	stop(co);
 }
 
@@ -1025,9 +1281,11 @@ start_child(struct coord *co)
 	}
 	if ((rc = spawn_child(co, argv, co->masq)) != 0)
 		stop(co);
-	else if (co->o->mode == COORD_MAKE)
+	else if (co->o->mode == COORD_MAKE) {
 		uv_timer_start(&co->reclaim_timer, on_leak_timer, LEAK_CHECK_MS,
 			       LEAK_CHECK_MS);
+		progress_start(co);
+	}
 }
 
 static void
@@ -1342,11 +1600,13 @@ summary(struct coord *co)
 {
 	double wall = (double)(uv_hrtime() - co->t_start) / 1e9;
 
+	progress_clear(co);
 	fprintf(stderr,
 		"dmake: remote=%u local=%u fallback=%u wall=%.1fs "
-		"peak_tokens=%u peak_local=%d\n",
+		"peak_tokens=%u peak_local=%d toolchain_bytes=%llu\n",
 		co->n_remote, co->n_local, co->n_fallback, wall,
-		co->peak_tokens, co->local_peak);
+		co->peak_tokens, co->local_peak,
+		(unsigned long long)co->ship.bytes);
 }
 
 static void
@@ -1360,26 +1620,6 @@ free_tcs(struct coord *co)
 		free(e->name);
 		free(e);
 	}
-}
-
-/* The rewritten build files: one directory level of plain files. */
-static void
-remove_tree(const char *dir)
-{
-	char path[PATH_MAX + 512];
-	struct dirent *e;
-	DIR *d;
-
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
 }
 
 /* The pool for a make that is not told apart (`run`, ninja's children):
@@ -1474,6 +1714,10 @@ coord_run(const struct coord_opts *o)
 		goto err_after_rundir;
 	}
 	co->loop = uv_default_loop();
+	if ((rc = ship_init(co)) != 0) {
+		dm_error("%s", dm_strerror(rc));
+		goto err_after_pool;
+	}
 
 	/* The scheduler first, so the first shims find it. */
 	if (co->cfg.scheduler[0] != '\0') {
@@ -1498,6 +1742,11 @@ coord_run(const struct coord_opts *o)
 	co->start_timer.data = co;
 	uv_timer_init(co->loop, &co->reclaim_timer);
 	co->reclaim_timer.data = co;
+	uv_timer_init(co->loop, &co->demand_timer);
+	co->demand_timer.data = co;
+	uv_timer_init(co->loop, &co->progress_timer);
+	co->progress_timer.data = co;
+	co->demand_sent = DM_DEMAND_UNKNOWN;
 	if (co->cfg.scheduler[0] != '\0') {
 		fd = connect_sched(co);
 		if (fd < 0 || attach_sched(co, fd) != 0) {
@@ -1530,6 +1779,9 @@ coord_run(const struct coord_opts *o)
 		co->sig[i].data = co;
 		uv_signal_start(&co->sig[i], on_signal, sigs[i]);
 	}
+	if (o->mode == COORD_MAKE || o->mode == COORD_SERVE)
+		uv_timer_start(&co->demand_timer, on_demand_timer, DEMAND_MS,
+			       DEMAND_MS);
 	if (o->mode == COORD_SERVE) {
 		char *slash;
 
@@ -1577,13 +1829,14 @@ err_after_rundir:
 		char ninja_dir[PATH_MAX + 8];
 
 		snprintf(ninja_dir, sizeof(ninja_dir), "%s/ninja", co->rundir);
-		remove_tree(ninja_dir);
+		dm_rm_tree(ninja_dir);
 		rmdir(co->rundir);
 	}
 err_after_alloc:
 	free(co->ninja_argv);
 	free(co->ninja_fopt);
 	free_tcs(co);
+	tcship_free(co->ship.t);
 	free(co);
 	return ret;
 }

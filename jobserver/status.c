@@ -96,14 +96,24 @@ print_node(const char *o, const char *e)
 static void
 print_build(const char *o, const char *e)
 {
-	char id[24], host[80], granted[16], running[16];
+	char id[24], host[80], granted[16], running[16], queued[16];
+	char demand[16], label[280];
 
 	field(o, e, "id", id, sizeof(id));
 	field(o, e, "host", host, sizeof(host));
 	field(o, e, "granted", granted, sizeof(granted));
 	field(o, e, "running", running, sizeof(running));
-	printf("  %-6s %-30s granted %-5s running %s\n", id, host, granted,
-	       running);
+	if (field(o, e, "queued", queued, sizeof(queued)) != 0)
+		snprintf(queued, sizeof(queued), "-");
+	/* null: the build did not say and uses what it is given */
+	if (field(o, e, "demand", demand, sizeof(demand)) != 0 ||
+	    strcmp(demand, "null") == 0)
+		snprintf(demand, sizeof(demand), "any");
+	if (field(o, e, "label", label, sizeof(label)) != 0)
+		label[0] = '\0';
+	printf("  %-6s %-20s granted %-5s running %-5s queued %-5s demand "
+	       "%-5s %s\n",
+	       id, host, granted, running, queued, demand, label);
 }
 
 int
