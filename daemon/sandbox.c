@@ -237,10 +237,12 @@ add_op(struct node_sandbox *sb, enum op_kind kind, const char *host,
 }
 
 /* The host path `path` shown at `at` in the box as it is: a symbolic
- * link as a link (/lib -> usr/lib on a merged /usr), a directory or
- * regular file bound read-only.  Absent paths are skipped. */
+ * link as a link (/lib -> usr/lib on a merged /usr), anything else bound
+ * with `bind`, or with files_and_dirs_only only directories and regular
+ * files.  Absent paths are skipped. */
 static int
-add_path_at(struct node_sandbox *sb, const char *path, const char *at)
+add_path_as(struct node_sandbox *sb, const char *path, const char *at,
+	    enum op_kind bind, int files_and_dirs_only)
 {
 	char target[PATH_MAX];
 	struct stat st;
@@ -254,9 +256,16 @@ add_path_at(struct node_sandbox *sb, const char *path, const char *at)
 		target[n] = '\0';
 		return add_op(sb, OP_SYMLINK, target, at, 0);
 	}
-	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+	if (files_and_dirs_only && !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
 		return 0;
-	return add_op(sb, OP_BIND_RO, path, at, S_ISDIR(st.st_mode));
+	return add_op(sb, bind, path, at, S_ISDIR(st.st_mode));
+}
+
+/* A directory or regular file bound read-only at `at`. */
+static int
+add_path_at(struct node_sandbox *sb, const char *path, const char *at)
+{
+	return add_path_as(sb, path, at, OP_BIND_RO, 1);
 }
 
 /* A host path shown as it is: a symbolic link as a link (/lib -> usr/lib
@@ -264,19 +273,7 @@ add_path_at(struct node_sandbox *sb, const char *path, const char *at)
 static int
 add_path(struct node_sandbox *sb, const char *path, enum op_kind bind)
 {
-	char target[PATH_MAX];
-	struct stat st;
-	ssize_t n;
-
-	if (lstat(path, &st) != 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
-	if (S_ISLNK(st.st_mode)) {
-		if ((n = readlink(path, target, sizeof(target) - 1)) < 0)
-			return -errno;
-		target[n] = '\0';
-		return add_op(sb, OP_SYMLINK, target, path, 0);
-	}
-	return add_op(sb, bind, path, path, S_ISDIR(st.st_mode));
+	return add_path_as(sb, path, path, bind, 0);
 }
 
 /* 1 when path lies in a part of the box that is read-only, or is a
