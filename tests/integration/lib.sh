@@ -46,16 +46,24 @@ is() {
 	fi
 }
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+# bail MSG: the test cannot go on.  Says why on stderr (prove shows it
+# even when not verbose) and leaves the logs to cleanup, which prints them.
+bail() {
+	FAILED=$((FAILED + 1))
+	printf '# %s\n' "$*" >&2
+	exit 1
+}
 
 cleanup() {
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
 	if [ "$FAILED" -ne 0 ] && [ -n "$T" ]; then
+		# On stderr: what CI shows of a failing test.
 		for f in "$T"/*.log; do
 			[ -f "$f" ] || continue
 			diag "---- $f"
 			tail -n 40 "$f" | sed 's/^/#   /'
-		done
-		diag "kept $T"
+		done >&2
+		diag "kept $T" >&2
 	elif [ -n "$T" ]; then
 		rm -rf "$T"
 	fi
@@ -66,7 +74,7 @@ setup() {
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
 	mkdir -p "$T/src"
-	dmake keygen "$T/key" >/dev/null || exit 1
+	dmake keygen "$T/key" >/dev/null || bail "dmake keygen failed"
 	export DMAKE_KEY_FILE="$T/key"
 	# Nothing from the user's own config may leak into a test.
 	export XDG_CONFIG_HOME="$T/config" XDG_STATE_HOME="$T/state"
@@ -104,7 +112,7 @@ start_sched() {
 	SCHED_PID=$!
 	PIDS="$PIDS $SCHED_PID"
 	wait_for 10 ss -Hltn "sport = :$SCHED_PORT" ||
-		{ diag "scheduler did not start"; cat "$T/sched.log"; exit 1; }
+		bail "scheduler did not start"
 }
 
 # How many nodes the scheduler lists now.
@@ -125,8 +133,7 @@ start_node() {
 		--name "$name" "$@" >"$T/$name.log" 2>&1 &
 	eval "NODE_PID_$name=$!"
 	PIDS="$PIDS $!"
-	wait_for 20 node_listed "$name" ||
-		{ diag "node $name did not register"; cat "$T/$name.log"; exit 1; }
+	wait_for 60 node_listed "$name" || bail "node $name did not register"
 }
 
 node_listed() {
@@ -166,7 +173,7 @@ reference_build() {
 # The cluster of the libiberty tests: the project and its reference
 # build (check 1), a scheduler and two nodes of 2 slots (check 2).
 libiberty_farm() {
-	prepare_libiberty || exit 1
+	prepare_libiberty || bail "libiberty could not be prepared"
 	ok "reference build with plain make" reference_build
 	start_sched
 	start_node n1 2

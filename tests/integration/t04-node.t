@@ -43,15 +43,15 @@ job() {
 }
 probe() { perl "$DMAKE_SRC_DIR/tests/integration/probe.pl" "$@" 2>>"$T/probe.log"; }
 
-mkdir -p "$T/src/p" && cd "$T/src/p" || exit 1
+mkdir -p "$T/src/p" && cd "$T/src/p" || bail "setup failed"
 cat >a.c <<'EOF'
 static const char greeting[] = "hello from a node";
 int counter;
 const char *greet(int n) { counter += n; return greeting + (n & 3); }
 EOF
 printf 'int f(void) { return undeclared_thing; }\n' >bad.c
-gcc -O2 -c a.c -o a.o || exit 1
-gcc -O2 -g -c a.c -o ag.o || exit 1
+gcc -O2 -c a.c -o a.o || bail "setup failed"
+gcc -O2 -g -c a.c -o ag.o || bail "setup failed"
 gcc -c bad.c -o bad.o 2>bad.err
 is "the local compile of bad.c fails with 1" "$?" 1
 

@@ -83,8 +83,8 @@ perl -MIO::Socket::INET -e '
 	while (my $c = $s->accept) { print "connection\n"; close $c }
 ' "$LPORT" "$T/listener.log" 2>"$T/listener.err" &
 PIDS="$PIDS $!"
-wait_for 10 grep -q listening "$T/listener.log" || {
-	diag "the listener did not start"; exit 1; }
+wait_for 10 grep -q listening "$T/listener.log" ||
+	bail "the listener did not start"
 perl -MIO::Socket::INET -e 'IO::Socket::INET->new("127.0.0.1:$ARGV[0]") or exit 1' "$LPORT"
 connections() { grep -c '^connection' "$T/listener.log"; }
 wait_for 5 test "$(connections)" -eq 1
@@ -128,7 +128,7 @@ job() {
 		"$src" "$T/src/p/$src" "$T/$out" "$@" 2>>"$T/client.log"
 }
 
-mkdir -p "$T/src/p" && cd "$T/src/p" || exit 1
+mkdir -p "$T/src/p" && cd "$T/src/p" || bail "setup failed"
 cat >a.c <<'EOF'
 static const char greeting[] = "hello from a sandbox";
 int counter;
@@ -138,9 +138,9 @@ cat >a.cc <<'EOF'
 template <typename T> struct box { T v; T twice() const { return v + v; } };
 int use(int x) { return box<int>{x}.twice(); }
 EOF
-gcc -O2 -g -c a.c -o a.o || exit 1
-clang -O2 -g -c a.c -o a-clang.o || exit 1
-g++ -O2 -g -c a.cc -o a-cxx.o || exit 1
+gcc -O2 -g -c a.c -o a.o || bail "setup failed"
+clang -O2 -g -c a.c -o a-clang.o || bail "setup failed"
+g++ -O2 -g -c a.cc -o a-cxx.o || bail "setup failed"
 
 is "gcc -g in the sandbox" "$(job "$tc_gcc" gcc a a.c -O2 -g)" "status=0 flags=1"
 ok "... writes the object a local gcc writes" cmp "$T/a.o" a.o
@@ -228,7 +228,7 @@ ok "... with gcc's stderr byte for byte" cmp "$T/bad.err" bad.err
 # The same attack through the real shim: a build does not fail, the
 # unit is compiled locally after the node's infrastructure failures.
 printf '#include <stdio.h>\nint dmake_t05_shadow;\nint main(void) { return puts("x"); }\n' >evil.c
-gcc -O2 -c evil.c -o evil-local.o || exit 1
+gcc -O2 -c evil.c -o evil-local.o || bail "setup failed"
 dmake run -- gcc -O2 -c evil.c -o evil.o >"$T/shim.log" 2>&1
 is "dmake-cc: the build goes on (exit 0)" "$?" 0
 sum=$(summary_of "$T/shim.log")
@@ -249,7 +249,7 @@ unshare -U -r -m --propagation private sh -c \
 	--slots 1 --cache-dir "$T/n2" --key-file "$T/key" --name n2 \
 	>"$T/n2.log" 2>&1 &
 PIDS="$PIDS $!"
-wait_for 20 node_listed n2 || { diag "n2 did not register"; exit 1; }
+wait_for 20 node_listed n2 || bail "n2 did not register"
 ok "n2 says in one line that the kernel refuses a net namespace" \
 	test "$(grep -c 'sandbox: the kernel refuses a new net namespace' "$T/n2.log")" -eq 1
 ok "... and what to do" grep -q -- "--no-sandbox" "$T/n2.log"

@@ -14,7 +14,7 @@
 
 plan 28
 setup
-prepare_libiberty || exit 1
+prepare_libiberty || bail "libiberty could not be prepared"
 ok "reference build with plain make" reference_build
 start_sched
 
@@ -39,7 +39,7 @@ start_bare() {
 	eval "NODE_PID_$name=$!"
 	PIDS="$PIDS $!"
 	wait_for 20 live_node "$name" "$port" ||
-		{ diag "node $name did not register"; cat "$T/$name.log"; exit 1; }
+		bail "node $name did not register"
 }
 # Listed among the live nodes at that port (not just in the history).
 live_node() {
@@ -58,7 +58,7 @@ ok "... registers with no toolchain of its own" \
 	grep -q "node joined: bare .*, 0 toolchains" "$T/sched.log"
 is "... and runs toolchain archives" "$(node_json bare | json_num archives)" true
 
-cd "$PROJ" || exit 1
+cd "$PROJ" || bail "setup failed"
 compiles=$(wc -l <"$T/objects")
 DMAKE_PLACEMENT=remote DMAKE_LOG=info dmake make >"$T/build1.log" 2>&1
 is "dmake make on bare alone exits 0" "$?" 0
@@ -104,10 +104,10 @@ ok "... same objects" same_objects
 # The bound: room for gcc's 45 MB or g++'s 80 MB, not both.
 start_bare small --cache-limit 100M
 eval "kill -TERM \$NODE_PID_bare; wait \$NODE_PID_bare"
-mkdir -p "$T/src/q" && cd "$T/src/q" || exit 1
+mkdir -p "$T/src/q" && cd "$T/src/q" || bail "setup failed"
 printf 'int sq(int x) { return x * x; }\n' >q.c
 printf 'template <class T> T tw(T x) { return x + x; }\nint use(int x) { return tw(x); }\n' >q.cc
-gcc -O2 -c q.c -o ref-q.o && g++ -O2 -c q.cc -o ref-qq.o || exit 1
+gcc -O2 -c q.c -o ref-q.o && g++ -O2 -c q.cc -o ref-qq.o || bail "setup failed"
 DMAKE_PLACEMENT=remote dmake run -- gcc -O2 -c q.c -o q.o >"$T/q1.log" 2>&1
 is "small compiles with gcc's archive" "$?" 0
 ok "... the same object" cmp q.o ref-q.o
@@ -120,7 +120,7 @@ ok "... and dropped gcc's for room (--cache-limit)" \
 # clang: one binary that is its own compiler, 250 MB of libraries.
 start_bare big
 eval "kill -TERM \$NODE_PID_small; wait \$NODE_PID_small"
-clang -O2 -c q.c -o ref-qc.o || exit 1
+clang -O2 -c q.c -o ref-qc.o || bail "setup failed"
 DMAKE_PLACEMENT=remote dmake run -- clang -O2 -c q.c -o qc.o >"$T/q3.log" 2>&1
 is "big compiles with clang's archive" "$?" 0
 ok "... the same object" cmp qc.o ref-qc.o

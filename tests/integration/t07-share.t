@@ -9,7 +9,7 @@
 
 plan 9
 setup
-prepare_libiberty || exit 1
+prepare_libiberty || bail "libiberty could not be prepared"
 start_sched
 start_node n1 2
 start_node n2 2

@@ -57,7 +57,7 @@ stop_node() {
 }
 clean_tree() { (cd "$PROJ" && find . -name '*.o' -delete && rm -f libiberty.a); }
 
-prepare_cross_libiberty || exit 1
+prepare_cross_libiberty || bail "libiberty could not be prepared"
 ok "reference cross build with plain make" reference_build
 start_sched
 
@@ -77,7 +77,7 @@ unshare -m --propagation private sh -c \
 NODE_PID_plain=$!
 PIDS="$PIDS $!"
 wait_for 20 node_listed plain ||
-	{ diag "plain did not register"; cat "$T/plain.log"; exit 1; }
+	bail "plain did not register"
 saved_path=$PATH
 tc_cross=$(awk -v c="$(command -v $CROSS)" '$2 == "compiler" && $3 == c":" { print $4; exit }' "$T/cross.log")
 ok "cross offers $CROSS for aarch64" \
@@ -86,7 +86,7 @@ ok "plain cannot find it and says so" \
 	grep -q "compiler $CROSS: not offered: not found on PATH" "$T/plain.log"
 ok "... and offers no aarch64 compiler" test -z "$(grep 'aarch64' "$T/plain.log" | grep -v 'not offered')"
 
-cd "$PROJ" || exit 1
+cd "$PROJ" || bail "setup failed"
 compiles=$(wc -l <"$T/objects")
 DMAKE_SHIP_TOOLCHAINS=no DMAKE_PLACEMENT=remote \
 	dmake make CC="dmake-cc $CROSS" >"$T/build1.log" 2>&1
@@ -101,9 +101,9 @@ is "every job ran on cross" "$(jobs_of cross)" "$compiles"
 is "none on plain" "$(jobs_of plain)" 0
 
 # clang: one binary, the target a flag of the job.
-mkdir -p "$T/src/c" && cd "$T/src/c" || exit 1
+mkdir -p "$T/src/c" && cd "$T/src/c" || bail "setup failed"
 printf '#include <stdint.h>\nuint64_t mix(uint64_t x) { return (x ^ (x >> 31)) * 0x9e3779b97f4a7c15ull; }\n' >mix.c
-clang --target=aarch64-linux-gnu -O2 -c mix.c -o ref-mix.o || exit 1
+clang --target=aarch64-linux-gnu -O2 -c mix.c -o ref-mix.o || bail "setup failed"
 DMAKE_SHIP_TOOLCHAINS=no DMAKE_PLACEMENT=remote \
 	dmake run -- clang --target=aarch64-linux-gnu -O2 -c mix.c -o mix.o >"$T/clang.log" 2>&1
 is "clang --target=aarch64-linux-gnu compiles remotely" \
@@ -145,13 +145,13 @@ ok "... as another toolchain than plain's gcc" \
 ok "... and has no compiler of plain's gcc toolchain" \
 	test -z "$(grep "compiler .*: $tc_real " "$T/wrap.log")"
 # Four files that call functions of other objects: -fno-plt changes how.
-D="$T/src/d"; mkdir -p "$D" && cd "$D" || exit 1
+D="$T/src/d"; mkdir -p "$D" && cd "$D" || bail "setup failed"
 for i in 1 2 3 4; do
 	printf 'extern int ext%d(int);\nint d%d(int x) { return ext%d(x) * %d + 1; }\n' \
 		"$i" "$i" "$i" "$i" >"d$i.c"
 done
 printf 'OBJS = d1.o d2.o d3.o d4.o\nall: $(OBJS)\n%%.o: %%.c\n\tcc -O2 -c $< -o $@\n' >Makefile
-make -s && mkdir ref && mv ./*.o ref/ || exit 1
+make -s && mkdir ref && mv ./*.o ref/ || bail "setup failed"
 "$T/wbin/cc" -O2 -c d1.c -o noplt.o
 differ() { ! cmp -s "$1" "$2"; }
 ok "the wrapper's compiler writes other objects" differ noplt.o ref/d1.o

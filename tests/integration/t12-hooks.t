@@ -23,7 +23,7 @@ DMAKE_LOCAL_SLOTS=2 dmake serve --fifo "$R/jobserver" --socket "$R/sock" \
 	--group nogroup >"$T/serve.out" 2>"$T/serve.log" &
 SERVE_PID=$!
 PIDS="$PIDS $SERVE_PID"
-wait_for 10 test -S "$R/sock" || { diag "dmake serve did not start"; cat "$T/serve.log"; exit 1; }
+wait_for 10 test -S "$R/sock" || bail "dmake serve did not start"
 ok "--group: the FIFO and the socket are the group's (0660, dir 0710)" \
 	sh -c "[ \"\$(stat -c %a:%G '$R/jobserver')\" = 660:nogroup ] &&
 		[ \"\$(stat -c %a:%G '$R/sock')\" = 660:nogroup ] &&

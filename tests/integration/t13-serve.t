@@ -17,7 +17,7 @@ DMAKE_LOCAL_SLOTS=2 dmake serve --fifo "$R/jobserver" --socket "$R/sock" \
 	>"$T/serve.out" 2>"$T/serve.log" &
 SERVE_PID=$!
 PIDS="$PIDS $SERVE_PID"
-wait_for 10 test -S "$R/sock" || { diag "dmake serve did not start"; cat "$T/serve.log"; exit 1; }
+wait_for 10 test -S "$R/sock" || bail "dmake serve did not start"
 ok "it prints the environment, MAKEFLAGS with the FIFO" \
 	grep -q "MAKEFLAGS=' -j --jobserver-auth=fifo:$R/jobserver" "$T/serve.out"
 ok "the FIFO and the socket are the owner's only" \

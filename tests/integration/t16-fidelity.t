@@ -46,7 +46,7 @@ node_jobs() { grep -c ': job [0-9]*: status ' "$T/n1.log"; }
 
 P="$T/src/p"
 mkdir -p "$P"
-cd "$P" || exit 1
+cd "$P" || bail "setup failed"
 
 # remote NAME CMD...: CMD (a compile by name, so through the
 # masquerade) under `dmake run` with every compile placed on a node, in
