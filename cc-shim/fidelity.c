@@ -10,10 +10,12 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include "../lib/err.h"
 #include "../lib/io.h"
+#include "../lib/log.h"
 #include "../lib/stream.h"
 #include "fidelity.h"
 
@@ -210,12 +212,120 @@ send_file(int sock, const struct unit_file *u)
 	return rc;
 }
 
+/* BLAKE2b-256 of a regular file's content; nonzero when it cannot be
+ * read (it is not sent then). */
+static int
+hash_file(const char *name, uint8_t *out)
+{
+	crypto_generichash_state st;
+	uint8_t buf[65536];
+	struct stat sb;
+	ssize_t n;
+	int fd = open(name, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	crypto_generichash_init(&st, NULL, 0, FID_HASH);
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			close(fd);
+			return -1;
+		}
+		crypto_generichash_update(&st, buf, (size_t)n);
+	}
+	close(fd);
+	crypto_generichash_final(&st, out, FID_HASH);
+	return 0;
+}
+
+/* One JOB_FILES of files v[0..n), then those the node asks for. */
+static int
+send_batch(int sock, struct dm_buf *frame, struct unit_file *const *v,
+	   uint32_t n, char **paths, uint8_t *hashes, struct fid_sent *sent)
+{
+	struct dm_msg_job_files m = {.paths = paths, .hashes = hashes};
+	union dm_msg r;
+	char why[256];
+	int rc;
+
+	for (uint32_t i = 0; i < n; i++)
+		paths[i] = v[i]->node;
+	m.paths_n = n;
+	m.hashes_n = n * FID_HASH;
+	if ((rc = dm_io_send(sock, DM_MSG_JOB_FILES, &m)) != 0)
+		return rc;
+	if ((rc = dm_io_expect(sock, frame, DM_MSG_JOB_FILES_NEED, &r, why,
+			       sizeof(why))) != 0) {
+		dm_debug("JOB_FILES: %s", why);
+		return rc;
+	}
+	for (uint32_t i = 0; i < n && rc == 0; i++) {
+		if (i / 8 >= r.job_files_need.need_n ||
+		    !(r.job_files_need.need[i / 8] & (1u << (i % 8)))) {
+			sent->cached++;
+			continue;
+		}
+		sent->sent++;
+		rc = send_file(sock, v[i]);
+	}
+	dm_msg_free(DM_MSG_JOB_FILES_NEED, &r);
+	return rc;
+}
+
+/* The files the unit names: their hashes first, in batches that fit a
+ * JOB_FILES, and the content of those the node's cache lacks. */
+static int
+send_files(const struct fid *f, int sock, struct dm_buf *frame,
+	   struct fid_sent *sent)
+{
+	struct unit_file **v = calloc(DM_JOB_FILES_MAX, sizeof(*v));
+	char **paths = calloc(DM_JOB_FILES_MAX, sizeof(*paths));
+	uint8_t *hashes = malloc((size_t)DM_JOB_FILES_MAX * FID_HASH);
+	uint32_t n = 0;
+	size_t bytes = 0;
+	int rc = 0;
+
+	if (v == NULL || paths == NULL || hashes == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < f->files.n && rc == 0; i++) {
+		struct unit_file *u = &f->files.v[i];
+		size_t len = strlen(u->node);
+
+		if (n == DM_JOB_FILES_MAX || bytes + len > 256 * 1024) {
+			rc = send_batch(sock, frame, v, n, paths, hashes, sent);
+			n = 0;
+			bytes = 0;
+		}
+		if (rc != 0 || hash_file(u->name, hashes + (size_t)n * FID_HASH))
+			continue;
+		v[n++] = u;
+		bytes += len;
+	}
+	if (rc == 0 && n > 0)
+		rc = send_batch(sock, frame, v, n, paths, hashes, sent);
+out:
+	free(v);
+	free(paths);
+	free(hashes);
+	return rc;
+}
+
 int
-fid_send_extras(const struct fid *f, int fd)
+fid_send_extras(const struct fid *f, int fd, struct dm_buf *frame,
+		struct fid_sent *sent)
 {
 	struct dm_msg_job_env e = {0};
 	int rc;
 
+	memset(sent, 0, sizeof(*sent));
 	e.env = f->env;
 	e.env_n = (uint32_t)f->n_env;
 	e.tty = f->tty;
@@ -223,9 +333,9 @@ fid_send_extras(const struct fid *f, int fd)
 	e.rows = f->rows;
 	if ((rc = dm_io_send(fd, DM_MSG_JOB_ENV, &e)) != 0)
 		return rc;
-	for (size_t i = 0; f->node_source != NULL && i < f->files.n; i++)
-		if ((rc = send_file(fd, &f->files.v[i])) != 0)
-			return rc;
+	if (f->node_source != NULL &&
+	    (rc = send_files(f, fd, frame, sent)) != 0)
+		return rc;
 	return dm_io_send(fd, DM_MSG_JOB_START, &(struct dm_msg_job_start){0});
 }
 

@@ -301,6 +301,7 @@ run_remote(struct shim *s, const struct args *a, int unit_fd,
 	   struct attempt *at, int errfd, int objfd)
 {
 	struct dm_msg_job j = {0};
+	struct fid_sent sent;
 	union dm_msg m;
 	char cwd[PATH_MAX], text[401];
 	uint64_t got;
@@ -330,8 +331,11 @@ run_remote(struct shim *s, const struct args *a, int unit_fd,
 		goto out;
 	lseek(unit_fd, 0, SEEK_SET);
 	if ((rc = dm_stream_send_fd(fd, unit_fd)) != 0 ||
-	    (rc = fid_send_extras(&s->fid, fd)) != 0)
+	    (rc = fid_send_extras(&s->fid, fd, &s->frame, &sent)) != 0)
 		goto out;
+	if (sent.cached + sent.sent > 0)
+		dm_debug("%s: %u files the node had, %u sent", at->node,
+			 sent.cached, sent.sent);
 	if ((rc = ship_expect_result(fd, s->coord, &s->frame, s->toolchain, &m,
 				     at->why, sizeof(at->why))) != 0)
 		goto out;

@@ -28,6 +28,7 @@
 #include "../lib/log.h"
 #include "../lib/stream.h"
 #include "extras.h"
+#include "filecache.h"
 
 void
 node_extras_init(struct node_extras *x)
@@ -128,46 +129,82 @@ take_env(struct node_extras *x, const struct dm_msg_job_env *m,
 	return 0;
 }
 
-/* One JOB_FILE's stream, into the job directory or, when refused,
- * nowhere. */
+/* One JOB_FILE's stream, into the cache and the job directory or, when
+ * its path is refused, the cache alone. */
 static int
 take_file(struct node_extras *x, int fd, struct dm_buf *frame,
-	  const struct dm_jobdir *jd, const struct dm_msg_job_file *m,
-	  uint64_t limit, const char *peer)
+	  const struct dm_jobdir *jd, struct node_files *fc,
+	  const struct dm_msg_job_file *m, uint64_t limit, const char *peer)
 {
 	char path[PATH_MAX];
 	uint64_t got = 0;
-	int out = -1, rc;
+	int rc;
 
 	if ((rc = dm_jobdir_place(jd, m->path, path, sizeof(path))) != 0)
 		dm_info("%s: JOB_FILE %s does not fit in the job directory "
 			"(%s); skipped",
 			peer, m->path, dm_strerror(rc));
-	else if ((out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-			     0644)) < 0)
-		dm_info("%s: JOB_FILE %s: %s; skipped", peer, m->path,
-			strerror(errno));
-	if (out < 0)
-		x->refused++;
-	rc = dm_stream_recv_fd(fd, out, limit - x->bytes, frame, &got);
-	if (out >= 0 && close(out) != 0 && rc == 0)
-		rc = -errno;
+	rc = node_files_take(fc, fd, frame, limit - x->bytes,
+			     rc == 0 ? path : NULL, &got);
 	x->bytes += got;
+	if (rc == 1)
+		x->refused++;
+	else if (rc == 0)
+		x->files++;
 	if (rc == -ENOSPC || rc == -EDQUOT || rc == -EFBIG || rc == -EIO) {
 		/* The file's fault, not the stream's: the rest is unread. */
 		dm_warn("%s: cannot store JOB_FILE %s: %s", peer, m->path,
 			dm_strerror(rc));
-		unlink(path);
 		return rc;
 	}
-	if (rc == 0 && out >= 0)
-		x->files++;
-	return rc;
+	return rc == 1 ? 0 : rc;
+}
+
+/* JOB_FILES: each file the cache holds is laid out now; the answer asks
+ * for the others.  A path that does not fit, or that is taken, is
+ * neither laid out nor asked for. */
+static int
+take_names(struct node_extras *x, int fd, const struct dm_jobdir *jd,
+	   struct node_files *fc, const struct dm_msg_job_files *m,
+	   const char *peer)
+{
+	uint8_t need[DM_JOB_FILES_MAX / 8] = {0};
+	struct dm_msg_job_files_need r = {.need = need};
+	char path[PATH_MAX];
+	int rc;
+
+	if (m->paths_n > DM_JOB_FILES_MAX ||
+	    m->hashes_n != (uint64_t)m->paths_n * NODE_FILE_HASH) {
+		dm_warn("%s: JOB_FILES with %u paths and %u bytes of hashes; "
+			"closing",
+			peer, m->paths_n, m->hashes_n);
+		return DM_EPROTO;
+	}
+	for (uint32_t i = 0; i < m->paths_n; i++) {
+		if (dm_jobdir_place(jd, m->paths[i], path, sizeof(path)) != 0) {
+			dm_info("%s: JOB_FILES %s does not fit in the job "
+				"directory; skipped",
+				peer, m->paths[i]);
+			x->refused++;
+			continue;
+		}
+		rc = node_files_place(fc, m->hashes + (size_t)i * NODE_FILE_HASH,
+				      path);
+		if (rc == 0)
+			x->cached++;
+		else if (rc == -EEXIST)
+			x->refused++; /* a second file at one path */
+		else
+			need[i / 8] |= (uint8_t)(1u << (i % 8));
+	}
+	r.need_n = (m->paths_n + 7) / 8;
+	return dm_io_send(fd, DM_MSG_JOB_FILES_NEED, &r);
 }
 
 int
 node_extras_recv(struct node_extras *x, int fd, struct dm_buf *frame,
-		 const struct dm_jobdir *jd, uint64_t limit, const char *peer)
+		 const struct dm_jobdir *jd, struct node_files *fc,
+		 uint64_t limit, const char *peer)
 {
 	union dm_msg m;
 	uint16_t type;
@@ -187,9 +224,12 @@ node_extras_recv(struct node_extras *x, int fd, struct dm_buf *frame,
 		case DM_MSG_JOB_ENV:
 			rc = take_env(x, &m.job_env, peer);
 			break;
+		case DM_MSG_JOB_FILES:
+			rc = take_names(x, fd, jd, fc, &m.job_files, peer);
+			break;
 		case DM_MSG_JOB_FILE:
-			rc = take_file(x, fd, frame, jd, &m.job_file, limit,
-				       peer);
+			rc = take_file(x, fd, frame, jd, fc, &m.job_file,
+				       limit, peer);
 			break;
 		default:
 			dm_warn("%s: expected a job extra, got %s; closing",
@@ -207,10 +247,11 @@ node_extras_recv(struct node_extras *x, int fd, struct dm_buf *frame,
 			return rc;
 		}
 	}
-	if (x->files > 0 || x->refused > 0)
-		dm_debug("%s: %" PRIu64 " files (%" PRIu64 " bytes) laid out, "
+	if (x->files > 0 || x->cached > 0 || x->refused > 0)
+		dm_debug("%s: files laid out: %" PRIu64 " from the cache, "
+			 "%" PRIu64 " received (%" PRIu64 " bytes); "
 			 "%" PRIu64 " skipped",
-			 peer, x->files, x->bytes, x->refused);
+			 peer, x->cached, x->files, x->bytes, x->refused);
 	return 0;
 }
 

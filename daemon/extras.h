@@ -24,7 +24,8 @@ struct node_extras {
 	int have_env; /* a JOB_ENV came: the locale is the client's */
 	uint32_t tty; /* DM_JOB_TTY_* */
 	uint32_t cols, rows;
-	uint64_t files, bytes; /* laid out in the job directory */
+	uint64_t files, bytes; /* received and laid out */
+	uint64_t cached;       /* laid out from the node's file cache */
 	uint64_t refused;      /* files skipped: bad path, second copy */
 };
 
@@ -35,14 +36,17 @@ void node_extras_free(struct node_extras *x);
  * compiler. */
 int node_extras_env_allowed(const char *entry);
 
+struct node_files;
+
 /* Reads the extras of a job from fd up to JOB_START, laying the files
- * out in jd (at most limit bytes in all).  Returns 0; -ENOSPC, -EDQUOT,
+ * out in jd from the file cache fc or as received (at most limit bytes
+ * received in all), answering each JOB_FILES with JOB_FILES_NEED.  Returns 0; -ENOSPC, -EDQUOT,
  * -EFBIG or -EIO when a file could not be stored (the rest of the
  * extras is unread but the connection is sound); anything else nonzero
  * when the connection can carry no answer any more (logged with peer). */
 int node_extras_recv(struct node_extras *x, int fd, struct dm_buf *frame,
-		     const struct dm_jobdir *jd, uint64_t limit,
-		     const char *peer);
+		     const struct dm_jobdir *jd, struct node_files *fc,
+		     uint64_t limit, const char *peer);
 
 /* The job compiler's environment: base without the variables a client
  * sets (its locale among them), then the client's.  A new array whose

@@ -325,6 +325,14 @@ drain(struct job *j)
 		if ((type == DM_MSG_DATA_END && !extras) ||
 		    (type == DM_MSG_JOB_START && extras))
 			return 0;
+		if (extras && type == DM_MSG_JOB_FILES) {
+			/* The shim waits for the answer: it needs nothing. */
+			rc = dm_io_send(j->fd, DM_MSG_JOB_FILES_NEED,
+					&(struct dm_msg_job_files_need){0});
+			if (rc != 0)
+				break;
+			continue;
+		}
 		if (type != DM_MSG_DATA && type != DM_MSG_DATA_END &&
 		    !(extras && (type == DM_MSG_JOB_ENV ||
 				 type == DM_MSG_JOB_FILE))) {
@@ -792,7 +800,7 @@ run(struct job *j, const struct dm_msg_job *m)
 	/* The extras follow the unit: read before anything is asked. */
 	if ((m->want & DM_JOB_WANT_EXTRAS) &&
 	    (rc = node_extras_recv(&j->extras, j->fd, &j->frame, &jd,
-				   NODE_UNIT_LIMIT, j->peer)) != 0) {
+				   j->n->files, NODE_UNIT_LIMIT, j->peer)) != 0) {
 		if (rc == -ENOSPC || rc == -EDQUOT || rc == -EFBIG ||
 		    rc == -EIO) {
 			infra(j, "cannot store the job's files: %s",

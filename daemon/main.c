@@ -42,6 +42,7 @@
 #include "../lib/buf.h"
 #include "../lib/net.h"
 #include "../lib/spawn.h"
+#include "filecache.h"
 #include "job.h"
 #include "link.h"
 #include "node.h"
@@ -611,7 +612,7 @@ main(int argc, char **argv)
 	static struct node n; /* threads may still read it while exiting */
 	struct node_link *link = NULL;
 	struct pollfd p[2];
-	char why[256];
+	char why[256], files_dir[PATH_MAX + 8];
 	size_t offered = 0;
 	int lfd, rc, signum = 0;
 
@@ -650,6 +651,14 @@ main(int argc, char **argv)
 	 * it; the compilers are known before the scheduler hears of them. */
 	node_compilers_find(&n);
 	if (sandbox_setup(&n) != 0)
+		return 1;
+	/* A job whose compiler runs as this uid could write to a link
+	 * into the cache: it gets copies then (filecache.h). */
+	snprintf(files_dir, sizeof(files_dir), "%s/files", n.cache_dir);
+	if (node_files_open(files_dir, n.opts.file_cache_limit,
+			    n.sandbox_state != NODE_SANDBOX_ON ||
+				    n.job_uid == geteuid(),
+			    &n.files) != 0)
 		return 1;
 	/* Toolchains sent by builds run only in a sandbox (tccache.h). */
 	if (n.sandbox_state == NODE_SANDBOX_ON &&

@@ -50,6 +50,10 @@ node_usage(FILE *f)
 		"                         that lacks their compiler, least\n"
 		"                         recently used dropped first (K, M,\n"
 		"                         G suffixes) [4G]\n"
+		"  --file-cache-limit SIZE  room for the source files jobs\n"
+		"                         carry (for the excerpts under\n"
+		"                         gcc's diagnostics), kept by content\n"
+		"                         so each is sent once [1G]\n"
 		"  --compiler NAME|PATH   offer this compiler too, e.g.\n"
 		"                         aarch64-linux-gnu-gcc (repeatable;\n"
 		"                         besides gcc g++ clang clang++ cc\n"
@@ -196,6 +200,7 @@ node_opts_parse(int argc, char **argv, struct node_opts *o, char *why,
 		{"job-procs", required_argument, NULL, 'P'},
 		{"no-sandbox", no_argument, NULL, 'N'},
 		{"cache-limit", required_argument, NULL, 'X'},
+		{"file-cache-limit", required_argument, NULL, 'Y'},
 		{"compiler", required_argument, NULL, 'G'},
 		{"standin", required_argument, NULL, 'S'},
 		{"standin-log", required_argument, NULL, 'L'},
@@ -215,6 +220,7 @@ node_opts_parse(int argc, char **argv, struct node_opts *o, char *why,
 	o->job_fsize = NODE_DEFAULT_JOB_FSIZE;
 	o->job_procs = NODE_DEFAULT_JOB_PROCS;
 	o->cache_limit = NODE_DEFAULT_CACHE_LIMIT;
+	o->file_cache_limit = NODE_DEFAULT_FILE_CACHE_LIMIT;
 	why[0] = '\0';
 	/* 0 rescans from scratch, so the tests may parse several times. */
 	optind = 0;
@@ -322,11 +328,17 @@ node_opts_parse(int argc, char **argv, struct node_opts *o, char *why,
 			o->no_sandbox = 1;
 			break;
 		case 'X':
-			if (node_parse_size(optarg, &o->cache_limit) != 0 ||
-			    o->cache_limit < (1u << 20)) {
+		case 'Y':
+			if (node_parse_size(optarg, c == 'X'
+							    ? &o->cache_limit
+							    : &o->file_cache_limit) != 0 ||
+			    (c == 'X' ? o->cache_limit : o->file_cache_limit) <
+				    (1u << 20)) {
 				snprintf(why, why_len,
-					 "--cache-limit: '%s' is not a size of "
+					 "--%s: '%s' is not a size of "
 					 "at least 1M (like 512M or 10G)",
+					 c == 'X' ? "cache-limit"
+						  : "file-cache-limit",
 					 optarg);
 				return DM_ECONFIG;
 			}

@@ -20,6 +20,7 @@
 
 #include "../lib/auth.h"
 
+struct node_files;
 struct node_sandbox;
 struct node_standin;
 struct node_tccache;
@@ -35,6 +36,9 @@ struct node_tccache;
 /* Unpacked toolchain archives kept (tccache.h): gcc 12 takes 45 MB,
  * clang 14 260 MB. */
 #define NODE_DEFAULT_CACHE_LIMIT (4ull << 30)
+/* Source files jobs carried (filecache.h): a kernel build names about
+ * 20 MB of distinct headers, a large C++ project a few hundred. */
+#define NODE_DEFAULT_FILE_CACHE_LIMIT (1ull << 30)
 #define NODE_COMPILERS_MAX 16 /* --compiler */
 
 struct node_opts {
@@ -56,6 +60,7 @@ struct node_opts {
 	 * sleep and return an empty object; NULL: real compiles. */
 	struct node_standin *standin;
 	uint64_t cache_limit; /* --cache-limit: unpacked toolchains */
+	uint64_t file_cache_limit; /* --file-cache-limit: source files */
 	/* --compiler NAME|PATH: offered besides those found on PATH */
 	const char *compilers[NODE_COMPILERS_MAX];
 	size_t ncompilers;
@@ -143,6 +148,8 @@ struct node {
 	/* Unpacked toolchain archives; NULL when the node takes none (no
 	 * sandbox to run them in). */
 	struct node_tccache *tcc;
+	/* The source files jobs carried, by content (filecache.h). */
+	struct node_files *files;
 };
 
 /* Finds and identifies the native compilers (gcc g++ clang clang++ cc

@@ -453,20 +453,6 @@ node_tccache_close(struct node_tccache *c)
 
 /* ---- a transfer ---------------------------------------------------------- */
 
-struct sink {
-	int fd;
-	crypto_generichash_state st;
-};
-
-static int
-sink_write(void *arg, const void *p, size_t n)
-{
-	struct sink *s = arg;
-
-	crypto_generichash_update(&s->st, p, n);
-	return dm_io_write_all(s->fd, p, n);
-}
-
 static int
 is_hex64(const char *s)
 {
@@ -547,7 +533,6 @@ fetch(struct node_tccache *c, const char *id, int fd, struct dm_buf *frame,
 	char hash[65];
 	unsigned char bin[32];
 	struct dm_tcmanifest m;
-	struct sink sink;
 	union dm_msg msg;
 	uint64_t size = 0, bytes = 0, max, t0 = dm_now_ms(), ta, t1, t2;
 	int afd = -1, rc;
@@ -603,9 +588,8 @@ fetch(struct node_tccache *c, const char *id, int fd, struct dm_buf *frame,
 		goto err_after_tmp;
 	}
 	unlink(file);
-	sink.fd = afd;
-	crypto_generichash_init(&sink.st, NULL, 0, sizeof(bin));
-	rc = dm_stream_recv_sink(fd, max, frame, sink_write, &sink, &bytes);
+	rc = dm_stream_recv_fd_hashed(fd, afd, max, frame, bin, sizeof(bin),
+				      &bytes);
 	if (rc == DM_ETOOBIG) {
 		snprintf(
 			why, why_len,
@@ -624,7 +608,6 @@ fetch(struct node_tccache *c, const char *id, int fd, struct dm_buf *frame,
 	}
 	t1 = dm_now_ms();
 	*conn_lost = 0;
-	crypto_generichash_final(&sink.st, bin, sizeof(bin));
 	{
 		char got[65];
 

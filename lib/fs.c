@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "io.h"
 
 /* Creates each prefix of tmp (modified in place, restored) ending before
  * a '/', with `parents`; then tmp itself with `leaf` unless leaf is 0. */
@@ -64,4 +65,36 @@ void
 dm_rm_tree(const char *dir)
 {
 	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int
+dm_copy_fd(int from, int to)
+{
+	char buf[65536];
+	ssize_t n;
+
+	for (;;) {
+		n = copy_file_range(from, NULL, to, NULL, 1 << 30, 0);
+		if (n == 0)
+			return 0;
+		if (n > 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
+		    errno != EOPNOTSUPP)
+			return -errno;
+		break; /* not between these two: by hand */
+	}
+	while ((n = read(from, buf, sizeof(buf))) != 0) {
+		int rc;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if ((rc = dm_io_write_all(to, buf, (size_t)n)) != 0)
+			return rc;
+	}
+	return 0;
 }

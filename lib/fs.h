@@ -16,4 +16,8 @@ int dm_mkdir_parents(const char *path, mode_t mode);
 /* rm -rf dir: what can be removed is, errors are ignored (a cleanup). */
 void dm_rm_tree(const char *dir);
 
+/* Copies what is left of from into to (copy_file_range, else read and
+ * write).  0 or -errno. */
+int dm_copy_fd(int from, int to);
+
 #endif

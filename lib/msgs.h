@@ -45,6 +45,8 @@
 	X(JOB_ENV, 96, job_env)                                               \
 	X(JOB_FILE, 97, job_file)                                             \
 	X(JOB_START, 98, job_start)                                           \
+	X(JOB_FILES, 99, job_files)                                           \
+	X(JOB_FILES_NEED, 100, job_files_need)                                \
 	X(LOCAL_ACQUIRE, 112, local_acquire)                                  \
 	X(LOCAL_GRANTED, 113, local_granted)                                  \
 	X(LOCAL_RELEASE, 114, local_release)                                  \
@@ -117,6 +119,13 @@
 	F(S, U32, rows, 0)
 #define DM_FIELDS_JOB_FILE(F, S) F(S, STR, path, 4096) F(S, U64, size, 0)
 #define DM_FIELDS_JOB_START(F, S)
+/* Files named by content: paths[i] has BLAKE2b-256 hashes[32i..32i+31];
+ * the node answers which it lacks (bit i of need: send paths[i]). */
+#define DM_JOB_FILES_MAX 4096
+#define DM_FIELDS_JOB_FILES(F, S)                                             \
+	F(S, STRV, paths, 256 * 1024)                                         \
+	F(S, BLOB, hashes, DM_JOB_FILES_MAX * 32)
+#define DM_FIELDS_JOB_FILES_NEED(F, S) F(S, BLOB, need, DM_JOB_FILES_MAX / 8)
 #define DM_FIELDS_LOCAL_ACQUIRE(F, S)                                         \
 	F(S, U32, pid, 0) F(S, STR, compiler, 4096) F(S, STR, name, 256)
 #define DM_FIELDS_LOCAL_GRANTED(F, S)                                         \
@@ -144,8 +153,8 @@ enum {
 #define DM_JOB_WANT_OBJECT 0x1u	  /* JOB.want: return the object */
 #define DM_JOB_WANT_TOOLCHAIN 0x2u /* JOB.want: the shim answers
 				      NEED_TOOLCHAIN with the archive */
-#define DM_JOB_WANT_EXTRAS 0x4u /* JOB.want: JOB_ENV, JOB_FILE and
-				  JOB_START follow the unit */
+#define DM_JOB_WANT_EXTRAS 0x4u /* JOB.want: JOB_ENV, JOB_FILES, JOB_FILE
+				  and JOB_START follow the unit */
 #define DM_JOB_TTY_STDIN 0x1u  /* JOB_ENV.tty: the client's stdin is a tty */
 #define DM_JOB_TTY_STDERR 0x2u /* JOB_ENV.tty: its stderr is a terminal */
 #define DM_JOB_RESULT_OBJECT 0x1u /* JOB_RESULT.flags: object stream has data */

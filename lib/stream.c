@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sodium.h>
 #include <zstd.h>
 
 #include "err.h"
@@ -231,6 +232,34 @@ dm_stream_recv_fd(int sock, int dst, uint64_t limit, struct dm_buf *frame,
 		  uint64_t *size)
 {
 	return recv_stream(sock, limit, frame, sink_fd, &dst, size);
+}
+
+struct hashed {
+	int fd;
+	crypto_generichash_state st;
+};
+
+static int
+sink_hashed(void *arg, const void *p, size_t n)
+{
+	struct hashed *h = arg;
+
+	crypto_generichash_update(&h->st, p, n);
+	return dm_io_write_all(h->fd, p, n);
+}
+
+int
+dm_stream_recv_fd_hashed(int sock, int dst, uint64_t limit,
+			 struct dm_buf *frame, uint8_t *hash, size_t hash_len,
+			 uint64_t *size)
+{
+	struct hashed h = {.fd = dst};
+	int rc;
+
+	crypto_generichash_init(&h.st, NULL, 0, hash_len);
+	rc = recv_stream(sock, limit, frame, sink_hashed, &h, size);
+	crypto_generichash_final(&h.st, hash, hash_len);
+	return rc;
 }
 
 int

@@ -42,6 +42,11 @@ int dm_stream_recv_fd(int sock, int dst, uint64_t limit, struct dm_buf *frame,
 int dm_stream_recv_sink(int sock, uint64_t limit, struct dm_buf *frame,
 			int (*sink)(void *arg, const void *p, size_t n),
 			void *arg, uint64_t *size);
+/* dm_stream_recv_fd that also gives the BLAKE2b of what it wrote
+ * (hash_len bytes, 16 to 64) in hash. */
+int dm_stream_recv_fd_hashed(int sock, int dst, uint64_t limit,
+			     struct dm_buf *frame, uint8_t *hash,
+			     size_t hash_len, uint64_t *size);
 /* Same, into memory (appended to out). */
 int dm_stream_recv_buf(int sock, struct dm_buf *out, uint64_t limit,
 		       struct dm_buf *frame);

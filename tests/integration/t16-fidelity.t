@@ -16,7 +16,7 @@
 # - clang deletes the object of a failed compile and gcc keeps it.
 . "${DMAKE_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
-plan 48
+plan 57
 setup
 command -v script >/dev/null || skip_all "script(1) is not installed"
 export DMAKE_LOG=debug
@@ -127,6 +127,41 @@ node_after=$(hwm_of_node n1)
 diag "dmaked VmHWM after both: ${node_after} kB (before: ${node_before} kB)"
 ok "dmaked's peak RSS grew by less than 32 MB" \
 	test "$((node_after - node_before))" -lt 32768
+
+# ---- the files a unit names travel once -----------------------------------
+
+# A header whose excerpt a warning quotes, in two units.  The node keeps
+# the files by content: the second unit sends only itself; a changed
+# header is sent again and quoted as it is now, never as it was.
+files_line() { grep 'files laid out:' "$T/n1.log" | tail -n 1; }
+printf 'static inline int hf(void)\n{\n\tint stale_%s;\n\treturn 0;\n}\n' one >hh.h
+for u in ha hb; do
+	printf '#include <stdio.h>\n#include "hh.h"\nint %s(void) { return hf() + printf("x"); }\n' "$u" >"$u.c"
+	here "$u" gcc -Wall -c "$u.c" -o "$T/$u-local.o"
+done
+remote ha gcc -Wall -c ha.c -o ha.o
+ok "a warning in a header: stderr byte-identical" cmp -s "$T/ha.err" "$T/ha.lerr"
+ok "... quoting the header's line" grep -q 'int stale_one;' "$T/ha.err"
+first=$(files_line)
+diag "first unit: $first"
+ok "... the node had none of its files: all received" \
+	sh -c "echo '$first' | grep -q ': 0 from the cache, [1-9][0-9]* received'"
+remote hb gcc -Wall -c hb.c -o hb.o
+ok "a second unit with the same header: stderr byte-identical" \
+	cmp -s "$T/hb.err" "$T/hb.lerr"
+second=$(files_line)
+diag "second unit: $second"
+ok "... only the unit's own source was sent, the rest came from the cache" \
+	sh -c "echo '$second' | grep -q ': [1-9][0-9]* from the cache, 1 received'"
+ok "... and the object is the local one" cmp -s hb.o "$T/hb-local.o"
+sed -i 's/stale_one/fresh_two/' hh.h
+here hb2 gcc -Wall -c hb.c -o "$T/hb2-local.o"
+remote hb2 gcc -Wall -c hb.c -o hb.o
+ok "the header changed: stderr byte-identical to the local one" \
+	cmp -s "$T/hb2.err" "$T/hb2.lerr"
+ok "... quoting the header as it is now" grep -q 'int fresh_two;' "$T/hb2.err"
+ok "... which was sent again" \
+	sh -c "files_line() { grep 'files laid out:' '$T/n1.log' | tail -n 1; }; files_line | grep -q ', 1 received'"
 
 # ---- -Werror, compile errors: once, as here --------------------------------
 
