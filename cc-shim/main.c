@@ -159,10 +159,31 @@ exec_local(struct shim *s)
 
 /* ---- preprocessing ---------------------------------------------------- */
 
+/* The filter hands over a line or less at a time: buffered, or a kernel
+ * unit costs tens of thousands of write()s. */
+struct unit_out {
+	int fd;
+	struct dm_buf b;
+};
+
+static int
+unit_out_flush(struct unit_out *u)
+{
+	int rc = dm_io_write_all(u->fd, u->b.p, u->b.len);
+
+	dm_buf_reset(&u->b);
+	return rc;
+}
+
 static int
 write_unit(void *arg, const void *p, size_t n)
 {
-	return dm_io_write_all(*(int *)arg, p, n);
+	struct unit_out *u = arg;
+	int rc;
+
+	if ((rc = dm_buf_append(&u->b, p, n)) != 0)
+		return rc;
+	return u->b.len >= 65536 ? unit_out_flush(u) : 0;
 }
 
 /* Preprocesses into a memory file, filtered as the node wants it.
@@ -178,6 +199,7 @@ preprocess(struct shim *s, const struct args *a, int *unit_fd,
 	struct dm_spawn_opts o = {0};
 	struct dm_spawn_result r = {0};
 	struct unit_filter f;
+	struct unit_out uo = {.fd = -1};
 	struct stat st;
 	char **cpp = NULL, buf[65536];
 	int rawfd = -1, errfd = -1, ufd = -1, rc;
@@ -204,7 +226,8 @@ preprocess(struct shim *s, const struct args *a, int *unit_fd,
 		rc = 1;
 		goto out;
 	}
-	unit_filter_init(&f, a->family, write_unit, &ufd);
+	uo.fd = ufd;
+	unit_filter_init(&f, a->family, write_unit, &uo);
 	fid_filter(&s->fid, &f);
 	lseek(rawfd, 0, SEEK_SET);
 	while ((n = read(rawfd, buf, sizeof(buf))) != 0) {
@@ -217,7 +240,8 @@ preprocess(struct shim *s, const struct args *a, int *unit_fd,
 		if ((rc = unit_filter_feed(&f, buf, (size_t)n)) != 0)
 			goto out;
 	}
-	if ((rc = unit_filter_finish(&f)) != 0)
+	if ((rc = unit_filter_finish(&f)) != 0 ||
+	    (rc = unit_out_flush(&uo)) != 0)
 		goto out;
 	/* What the unit says may keep the compile here (fidelity.h). */
 	if ((rc = fid_prepare(&s->fid, a, &f, buf, sizeof(buf))) != 0) {
@@ -229,6 +253,7 @@ preprocess(struct shim *s, const struct args *a, int *unit_fd,
 	*unit_fd = ufd;
 	ufd = -1;
 out:
+	dm_buf_free(&uo.b);
 	if (rawfd >= 0)
 		close(rawfd);
 	if (errfd >= 0)
