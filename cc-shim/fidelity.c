@@ -366,15 +366,10 @@ fid_spool_open(const char *object)
 	return -errno;
 }
 
-static int
-write_fd(void *arg, const void *p, size_t n)
-{
-	return n > 0 ? dm_io_write_all(*(int *)arg, p, n) : 0;
-}
-
 int
 fid_spool_emit(const struct fid *f, int spool, int out)
 {
+	struct dm_io_bufw w = {.fd = out};
 	struct unit_unname un;
 	char buf[65536];
 	ssize_t n;
@@ -383,18 +378,24 @@ fid_spool_emit(const struct fid *f, int spool, int out)
 	if (lseek(spool, 0, SEEK_SET) != 0)
 		return -errno;
 	if (f->node_source != NULL)
-		unit_unname_init(&un, f->node_source, f->a->source, write_fd,
-				 &out);
+		unit_unname_init(&un, f->node_source, f->a->source,
+				 dm_io_bufw_write, &w);
 	while ((n = read(spool, buf, sizeof(buf))) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return -errno;
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
 		rc = f->node_source != NULL
 			     ? unit_unname_feed(&un, buf, (size_t)n)
 			     : dm_io_write_all(out, buf, (size_t)n);
 		if (rc != 0)
-			return rc;
+			break;
 	}
-	return f->node_source != NULL ? unit_unname_finish(&un) : 0;
+	if (rc == 0 && f->node_source != NULL &&
+	    (rc = unit_unname_finish(&un)) == 0)
+		rc = dm_io_bufw_flush(&w);
+	dm_buf_free(&w.b);
+	return rc;
 }

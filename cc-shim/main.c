@@ -159,32 +159,6 @@ exec_local(struct shim *s)
 
 /* ---- preprocessing ---------------------------------------------------- */
 
-/* The filter hands over a line or less at a time: buffered, or a kernel
- * unit costs tens of thousands of write()s. */
-struct unit_out {
-	int fd;
-	struct dm_buf b;
-};
-
-static int
-unit_out_flush(struct unit_out *u)
-{
-	int rc = dm_io_write_all(u->fd, u->b.p, u->b.len);
-
-	dm_buf_reset(&u->b);
-	return rc;
-}
-
-static int
-write_unit(void *arg, const void *p, size_t n)
-{
-	struct unit_out *u = arg;
-	int rc;
-
-	if ((rc = dm_buf_append(&u->b, p, n)) != 0)
-		return rc;
-	return u->b.len >= 65536 ? unit_out_flush(u) : 0;
-}
 
 /* Preprocesses into a memory file, filtered as the node wants it.
  * Returns 0 with *unit_fd, 1 when the compile must happen here instead
@@ -199,7 +173,9 @@ preprocess(struct shim *s, const struct args *a, int *unit_fd,
 	struct dm_spawn_opts o = {0};
 	struct dm_spawn_result r = {0};
 	struct unit_filter f;
-	struct unit_out uo = {.fd = -1};
+	/* The filter hands over a line or less at a time: buffered, or a
+	 * kernel unit costs tens of thousands of write()s. */
+	struct dm_io_bufw uo = {.fd = -1};
 	struct stat st;
 	char **cpp = NULL, buf[65536];
 	int rawfd = -1, errfd = -1, ufd = -1, rc;
@@ -227,7 +203,7 @@ preprocess(struct shim *s, const struct args *a, int *unit_fd,
 		goto out;
 	}
 	uo.fd = ufd;
-	unit_filter_init(&f, a->family, write_unit, &uo);
+	unit_filter_init(&f, a->family, dm_io_bufw_write, &uo);
 	fid_filter(&s->fid, &f);
 	lseek(rawfd, 0, SEEK_SET);
 	while ((n = read(rawfd, buf, sizeof(buf))) != 0) {
@@ -241,7 +217,7 @@ preprocess(struct shim *s, const struct args *a, int *unit_fd,
 			goto out;
 	}
 	if ((rc = unit_filter_finish(&f)) != 0 ||
-	    (rc = unit_out_flush(&uo)) != 0)
+	    (rc = dm_io_bufw_flush(&uo)) != 0)
 		goto out;
 	/* What the unit says may keep the compile here (fidelity.h). */
 	if ((rc = fid_prepare(&s->fid, a, &f, buf, sizeof(buf))) != 0) {

@@ -123,3 +123,23 @@ dm_io_expect(int fd, struct dm_buf *frame, uint16_t type, union dm_msg *m,
 	dm_msg_free(got, m);
 	return DM_EUNEXPECTED;
 }
+
+int
+dm_io_bufw_flush(struct dm_io_bufw *w)
+{
+	int rc = dm_io_write_all(w->fd, w->b.p, w->b.len);
+
+	dm_buf_reset(&w->b);
+	return rc;
+}
+
+int
+dm_io_bufw_write(void *arg, const void *p, size_t n)
+{
+	struct dm_io_bufw *w = arg;
+	int rc;
+
+	if ((rc = dm_buf_append(&w->b, p, n)) != 0)
+		return rc;
+	return w->b.len >= 65536 ? dm_io_bufw_flush(w) : 0;
+}

@@ -19,6 +19,17 @@ int dm_io_write_all(int fd, const void *p, size_t n);
 int dm_io_read_all(int fd, void *p, size_t n);
 int dm_io_set_timeout(int fd, int timeout_ms);
 
+/* Writes to fd through a buffer, for producers that hand over a line at
+ * a time: dm_io_bufw_write (the callback form: arg is the dm_io_bufw)
+ * writes whenever 64 KiB have gathered, dm_io_bufw_flush writes the rest
+ * (call it before reading fd back, and dm_buf_free(&w->b) at the end). */
+struct dm_io_bufw {
+	int fd;
+	struct dm_buf b;
+};
+int dm_io_bufw_write(void *w, const void *p, size_t n);
+int dm_io_bufw_flush(struct dm_io_bufw *w);
+
 /* Encodes and writes one message. */
 int dm_io_send(int fd, uint16_t type, const void *msg);
 /* Reads one frame into frame (reused between calls) and decodes it.
