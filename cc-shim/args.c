@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../lib/buf.h"
 #include "args.h"
 
 enum {
@@ -738,26 +739,213 @@ finish(struct parse *p)
 	return 0;
 }
 
+/* ---- response files --------------------------------------------------- */
+
+/* The words of a response file as gcc's driver (libiberty's buildargv)
+ * splits them: white space separates; '...' and "..." quote; a backslash
+ * takes the next character as it is, in quotes too.  The text ends at
+ * its first NUL.  Appended to *v. */
+static int
+split_words(const char *text, char ***v, size_t *n, size_t *cap)
+{
+	static const char space[] = " \t\n\v\f\r";
+	struct dm_buf w;
+	const char *t = text;
+	int rc = 0;
+
+	dm_buf_init(&w);
+	while (rc == 0) {
+		char q = 0;
+
+		while (*t != '\0' && strchr(space, *t) != NULL)
+			t++;
+		if (*t == '\0')
+			break;
+		dm_buf_reset(&w);
+		for (; *t != '\0'; t++) {
+			char c = *t;
+
+			if (c == '\\' && t[1] != '\0') {
+				c = *++t;
+			} else if (q != 0 && c == q) {
+				q = 0;
+				continue;
+			} else if (q == 0 && (c == '\'' || c == '"')) {
+				q = c;
+				continue;
+			} else if (q == 0 && strchr(space, c) != NULL) {
+				break;
+			}
+			if ((rc = dm_buf_append(&w, &c, 1)) != 0)
+				break;
+		}
+		if (rc == 0 && *n + 1 >= *cap) {
+			size_t nc = *cap ? *cap * 2 : 64;
+			char **nv = realloc(*v, nc * sizeof(*nv));
+
+			if (nv == NULL)
+				rc = -ENOMEM;
+			else {
+				*v = nv;
+				*cap = nc;
+			}
+		}
+		/* '' is a word of its own, empty, as in gcc */
+		if (rc == 0 && ((*v)[(*n)++] = strndup(
+					w.len ? (char *)w.p : "", w.len)) == NULL)
+			rc = -ENOMEM;
+	}
+	dm_buf_free(&w);
+	return rc;
+}
+
+/* A response file's text, or NULL when the driver would take the word
+ * as it is: a file that cannot be read, or a directory. */
+static char *
+read_response(const char *name, size_t *len)
+{
+	struct dm_buf b;
+	struct stat st;
+	char buf[8192];
+	ssize_t r;
+	FILE *f;
+
+	if (stat(name, &st) != 0 || S_ISDIR(st.st_mode) ||
+	    (f = fopen(name, "re")) == NULL)
+		return NULL;
+	dm_buf_init(&b);
+	while ((r = (ssize_t)fread(buf, 1, sizeof(buf), f)) > 0)
+		if (dm_buf_append(&b, buf, (size_t)r) != 0 ||
+		    b.len > ARGS_RESPONSE_MAX) {
+			dm_buf_free(&b);
+			fclose(f);
+			return NULL;
+		}
+	fclose(f);
+	*len = b.len;
+	if (dm_buf_cstr(&b) == NULL) {
+		dm_buf_free(&b);
+		return NULL;
+	}
+	return (char *)b.p;
+}
+
+int
+args_expand(int argc, char **argv, char ***out, int *out_argc)
+{
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0, iter = 0, any = 0;
+
+	*out = NULL;
+	*out_argc = argc;
+	for (int i = 0; i < argc && rc == 0; i++)
+		any |= i > 0 && argv[i][0] == '@';
+	if (!any)
+		return 0;
+	/* Every word copied, so that one free releases them all. */
+	for (int i = 0; i < argc && rc == 0; i++) {
+		if (n + 1 >= cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			char **nv = realloc(v, nc * sizeof(*nv));
+
+			if (nv == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = nc;
+		}
+		if ((v[n++] = strdup(argv[i])) == NULL)
+			rc = -ENOMEM;
+	}
+	/* Each word is expanded where it stands, and what a file held is
+	 * read again (files may name files), as libiberty's expandargv;
+	 * like it, at most 2000 expansions. */
+	for (size_t i = 1; i < n && rc == 0;) {
+		char *text, **words = NULL;
+		size_t len = 0, nw = 0, cw = 0;
+
+		if (v[i][0] != '@' || iter >= 2000 ||
+		    (text = read_response(v[i] + 1, &len)) == NULL) {
+			i++;
+			continue;
+		}
+		iter++;
+		rc = split_words(text, &words, &nw, &cw);
+		free(text);
+		if (rc == 0 && n - 1 + nw + 1 > cap) {
+			char **nv = realloc(v, (n + nw + 1) * sizeof(*nv));
+
+			if (nv == NULL)
+				rc = -ENOMEM;
+			else {
+				v = nv;
+				cap = n + nw + 1;
+			}
+		}
+		if (rc != 0) {
+			for (size_t k = 0; k < nw; k++)
+				free(words[k]);
+			free(words);
+			break;
+		}
+		free(v[i]);
+		memmove(v + i + nw, v + i + 1, (n - i - 1) * sizeof(*v));
+		memcpy(v + i, words, nw * sizeof(*v));
+		n = n - 1 + nw;
+		free(words);
+	}
+	if (rc == 0 && n + 1 > cap) {
+		char **nv = realloc(v, (n + 1) * sizeof(*nv));
+
+		if (nv == NULL)
+			rc = -ENOMEM;
+		else
+			v = nv;
+	}
+	if (rc != 0 || n > INT_MAX) {
+		for (size_t k = 0; k < n; k++)
+			free(v[k]);
+		free(v);
+		return rc != 0 ? rc : -E2BIG;
+	}
+	v[n] = NULL;
+	*out = v;
+	*out_argc = (int)n;
+	return 0;
+}
+
 int
 args_parse(int argc, char **argv, struct args *a)
 {
 	struct parse p;
-	int rc;
+	char **x;
+	int rc, xn;
 
 	memset(a, 0, sizeof(*a));
 	memset(&p, 0, sizeof(p));
-	a->argv = argv;
-	a->argc = argc;
 	a->where = ARGS_LOCAL;
 	p.a = a;
 	if (argc < 1)
 		return -EINVAL;
+	if ((rc = args_expand(argc, argv, &x, &xn)) != 0)
+		return rc;
+	if (x != NULL) {
+		a->expanded = x;
+		argv = x;
+		argc = xn;
+	}
+	a->argv = argv;
+	a->argc = argc;
 	a->family = family_of(argv[0]);
 	for (int i = 1; i < argc;) {
 		const char *arg = argv[i];
 
 		if (arg[0] == '@') {
-			stay_local(&p, "response file %s", arg);
+			/* Left by args_expand: the driver reads the word
+			 * as a file name, and says what is wrong. */
+			stay_local(&p, "response file %s cannot be read", arg);
 			push(&p, TO_BOTH, argv[i++]);
 		} else if (strcmp(arg, "-") == 0) {
 			stay_local(&p, "source on stdin");
@@ -800,6 +988,8 @@ args_free(struct args *a)
 	free(a->remote_flags);
 	free(a->cpp_flags);
 	free(a->object);
+	args_argv_free(a->expanded);
+	a->expanded = NULL;
 	a->own = a->remote_flags = a->cpp_flags = NULL;
 	a->object = NULL;
 	a->n_own = a->n_remote_flags = a->n_cpp_flags = 0;

@@ -29,6 +29,7 @@ struct args {
 				 include-path options or dependency options) */
 	size_t n_remote_flags;
 	/* private */
+	char **expanded; /* argv with response files read (args_expand) */
 	char **argv;
 	int argc;
 	char **own; /* storage owned by args */
@@ -39,8 +40,20 @@ struct args {
 	size_t n_cpp_flags;
 };
 
-/* argv[0] is the real compiler.  Returns 0 (a classification in *a, free
- * with args_free) or a negative error (out of memory). */
+/* The largest response file read (a larger one stays a word, and the
+ * compile local). */
+#define ARGS_RESPONSE_MAX (1u << 20)
+
+/* argv with each @FILE replaced by the words of FILE, as the compiler
+ * driver reads them (libiberty's expandargv: files may name files; one
+ * that cannot be read stays a word).  *out is NULL when there is no
+ * @FILE, else a new NULL-terminated array (free with args_argv_free).
+ * Returns 0 or -ENOMEM. */
+int args_expand(int argc, char **argv, char ***out, int *out_argc);
+
+/* argv[0] is the real compiler.  Response files are read first
+ * (args_expand).  Returns 0 (a classification in *a, free with
+ * args_free) or a negative error (out of memory). */
 int args_parse(int argc, char **argv, struct args *a);
 void args_free(struct args *a);
 

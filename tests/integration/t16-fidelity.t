@@ -16,7 +16,7 @@
 # - clang deletes the object of a failed compile and gcc keeps it.
 . "${DMAKE_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
-plan 57
+plan 60
 setup
 command -v script >/dev/null || skip_all "script(1) is not installed"
 export DMAKE_LOG=debug
@@ -162,6 +162,16 @@ ok "the header changed: stderr byte-identical to the local one" \
 ok "... quoting the header as it is now" grep -q 'int fresh_two;' "$T/hb2.err"
 ok "... which was sent again" \
 	sh -c "files_line() { grep 'files laid out:' '$T/n1.log' | tail -n 1; }; files_line | grep -q ', 1 received'"
+
+# ---- a response file: read here as gcc reads it, compiled there ----------
+
+printf -- "-O2 -Wall\n-c 'ha.c' -o \"rsp out.o\"\n" >cc.rsp
+here rsp gcc @cc.rsp && mv "rsp out.o" "$T/rsp-local.o"
+remote rsp gcc @cc.rsp
+is "gcc @FILE: placed remotely, no fallback" \
+	"$(summary rsp | field_of - remote) $(summary rsp | field_of - fallback)" "1 0"
+ok "... the local object, where the file says" cmp -s "rsp out.o" "$T/rsp-local.o"
+ok "... and the local stderr" cmp -s "$T/rsp.err" "$T/rsp.lerr"
 
 # ---- -Werror, compile errors: once, as here --------------------------------
 

@@ -669,3 +669,114 @@ TEST(args_include_pch)
 		args_free(&a);
 	}
 }
+
+/* Response files, read as gcc's driver reads them (libiberty's
+ * expandargv and buildargv): the words of each file in its place, quotes
+ * and backslashes, files that name files, and a file that cannot be read
+ * left as a word (the compile then stays here, where the compiler says
+ * what is wrong). */
+TEST(args_response_files)
+{
+	static const struct {
+		const char *name, *text;
+	} files[] = {
+		{"flags.rsp", "-O2 -DNAME='\"two words\"'\n\t-DX=a\\ b "
+			      "-I inc\n"},
+		{"compile.rsp", "-c 'my file.c' -o \"out dir/o.o\" @flags.rsp"},
+		{"empty.rsp", " \n\t \n"},
+		{"quoted.rsp", "'' \"a'b\" 'c\"d' e\\\\f g\\'h"},
+		{"loop.rsp", "-c @loop.rsp"},
+	};
+	static const struct {
+		const char *argv[8];
+		const char *words; /* the expanded argv after argv[0] */
+		int where;
+		const char *why;
+	} cases[] = {
+		{{"gcc", "@compile.rsp"},
+		 "-c|my file.c|-o|out dir/o.o|-O2|-DNAME=\"two words\"|-DX=a "
+		 "b|-I|inc",
+		 R, NULL},
+		{{"gcc", "@empty.rsp", "-c", "a.c"}, "-c|a.c", R, NULL},
+		{{"gcc", "@quoted.rsp"}, "|a'b|c\"d|e\\f|g'h", L, NULL},
+		{{"gcc", "-c", "@missing.rsp", "a.c"},
+		 "-c|@missing.rsp|a.c",
+		 L,
+		 "response file @missing.rsp cannot be read"},
+		{{"gcc", "@.", "-c", "a.c"}, "@.|-c|a.c", L, "response file @."},
+	};
+	char dir[1024];
+	struct dm_buf b;
+
+	snprintf(dir, sizeof(dir), "%s/rsp", tap_tmpdir());
+	ASSERT_OK(mkdir(dir, 0755) == 0 ? 0 : -errno);
+	ASSERT_OK(chdir(dir) == 0 ? 0 : -errno);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		FILE *f = fopen(files[i].name, "w");
+
+		ASSERT_TRUE(f != NULL);
+		fputs(files[i].text, f);
+		fclose(f);
+	}
+	dm_buf_init(&b);
+	for (size_t r = 0; r < sizeof(cases) / sizeof(cases[0]); r++) {
+		char *argv[8], **x;
+		int argc = 0, xn;
+		struct args a;
+
+		for (; cases[r].argv[argc] != NULL; argc++)
+			argv[argc] = (char *)cases[r].argv[argc];
+		argv[argc] = NULL;
+		printf("# case %zu: %s\n", r, argv[1]);
+		ASSERT_OK(args_expand(argc, argv, &x, &xn));
+		ASSERT_TRUE(x != NULL);
+		dm_buf_reset(&b);
+		for (int i = 1; i < xn; i++)
+			dm_buf_appendf(&b, "%s%s", i > 1 ? "|" : "", x[i]);
+		dm_buf_cstr(&b);
+		ASSERT_EQ_STR(b.p ? (char *)b.p : "", cases[r].words);
+		ASSERT_TRUE(x[xn] == NULL);
+		args_argv_free(x);
+		ASSERT_OK(args_parse(argc, argv, &a));
+		if ((int)a.where != cases[r].where)
+			tap_fail(__FILE__, __LINE__, "case %zu: %s (%s)", r,
+				 a.where == ARGS_LOCAL ? "local" : "remote",
+				 a.why);
+		if (cases[r].why != NULL && strstr(a.why, cases[r].why) == NULL)
+			tap_fail(__FILE__, __LINE__, "case %zu: why \"%s\"", r,
+				 a.why);
+		args_free(&a);
+	}
+	/* the words of the file, as the node gets them */
+	{
+		char *argv[] = {"gcc", "@compile.rsp", NULL};
+		struct args a;
+
+		ASSERT_OK(args_parse(2, argv, &a));
+		ASSERT_EQ_STR(a.source, "my file.c");
+		ASSERT_EQ_STR(a.object, "out dir/o.o");
+		join(&b, a.remote_flags, a.n_remote_flags);
+		ASSERT_EQ_STR((char *)b.p, "-O2 -DNAME=\"two words\" -DX=a b");
+		args_free(&a);
+	}
+	/* a file that names itself: expanded 2000 times, then left */
+	{
+		char *argv[] = {"gcc", "@loop.rsp", "a.c", NULL}, **x;
+		int xn;
+
+		ASSERT_OK(args_expand(3, argv, &x, &xn));
+		ASSERT_EQ_INT(xn, 1 + 2000 + 1 + 1);
+		ASSERT_EQ_STR(x[2000 + 1], "@loop.rsp");
+		args_argv_free(x);
+	}
+	/* no @: nothing copied */
+	{
+		char *argv[] = {"gcc", "-c", "a.c", NULL}, **x;
+		int xn;
+
+		ASSERT_OK(args_expand(3, argv, &x, &xn));
+		ASSERT_TRUE(x == NULL);
+		ASSERT_EQ_INT(xn, 3);
+	}
+	dm_buf_free(&b);
+}
