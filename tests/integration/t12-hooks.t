@@ -206,12 +206,16 @@ ok "the server says whom it refused" \
 ok "and still serves" kill -0 "$SERVE_PID"
 
 # ---- portage's bashrc fragment, pointed at this server ------------------
-frag() { sed "s|/run/dmake/sock|$R/sock|g" "$DMAKE_SRC_DIR/hooks/portage.bashrc"; }
+frag() {
+	sed "s|/run/dmake/sock|$R/sock|g; s|/etc/dmake/portage.key|$NB/key|g" \
+		"$DMAKE_SRC_DIR/hooks/portage.bashrc"
+}
 frag >"$T/bashrc"
-ok "portage.bashrc: the compile phase gets the masquerade dir and the socket" \
+ok "portage.bashrc: the compile phase gets the masquerade dir, the socket and the key" \
 	bash -c "EBUILD_PHASE=compile DMAKE_MASQ_DIR=/x/masq PATH=/usr/bin:/bin
 		. '$T/bashrc'
-		[ \"\$DMAKE_SOCKET\" = '$R/sock' ] && [ \"\${PATH%%:*}\" = /x/masq ]"
+		[ \"\$DMAKE_SOCKET\" = '$R/sock' ] && [ \"\${PATH%%:*}\" = /x/masq ] &&
+		[ \"\$DMAKE_KEY_FILE\" = '$NB/key' ]"
 ok "portage.bashrc: the setup phase is left alone" \
 	bash -c "EBUILD_PHASE=setup PATH=/usr/bin:/bin; unset DMAKE_SOCKET
 		. '$T/bashrc'
