@@ -8,11 +8,15 @@
  * cannot distribute, no cluster) or preprocesses here, gives the slot
  * back, and has a node compile the unit.  Any failure of the farm means
  * the job is placed again or compiled here; the user sees the compiler's
- * output and exit status, nothing else.
+ * output and exit status, nothing else.  A shim that cannot dial the
+ * node (a network namespace of its own) reaches it through the
+ * coordinator's relay.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <limits.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +48,8 @@ enum {
 
 #define ATTEMPTS 3
 #define NODE_CONNECT_MS 3000
+/* The coordinator answers RELAY within its own connect timeout (3 s). */
+#define RELAY_ANSWER_MS 10000
 #define NODE_IO_MS 600000 /* a node compiles for at most this long */
 /* Both go to files, never to memory: limits only against a node gone
  * mad, far above anything a real compile writes. */
@@ -55,7 +61,9 @@ struct shim {
 	const char *name;	 /* the name it was invoked as */
 	char **argv;		 /* argv[0] = compiler */
 	int argc;
-	int coord; /* socket to the coordinator, -1 without one */
+	int coord;	  /* socket to the coordinator, -1 without one */
+	const char *sock; /* its path (DMAKE_SOCKET) */
+	enum { RELAY_AUTO, RELAY_ALWAYS, RELAY_NEVER } relay;
 	struct dm_config cfg;
 	struct dm_key key;
 	struct dm_buf frame;
@@ -249,6 +257,9 @@ struct attempt {
 	int status;	 /* the compiler's exit status */
 	uint32_t cpu_ms; /* on the node */
 	int infra;	 /* the failure was the farm's, not the code's */
+	int here;	 /* the node was never reached for a reason of this
+			    side's: the failure counts against no node */
+	int relayed;	 /* through the coordinator */
 };
 
 static int
@@ -278,6 +289,106 @@ place(struct shim *s, uint64_t unit_bytes, struct attempt *at)
 	}
 	dm_msg_free(type, &m);
 	return rc;
+}
+
+/* ---- reaching the node --------------------------------------------------
+ *
+ * The shim dials nodes itself.  In a network namespace of its own (portage
+ * compiles in one) it cannot: connect fails at once, for want of a route
+ * or of an interface that is not loopback.  Its coordinator can, and
+ * relays the connection (doc/protocol.md, "Relay"); the node protocol
+ * runs through it unchanged.  DMAKE_RELAY=1 always relays, =0 never;
+ * otherwise the first connect that fails that way sends this process's
+ * later ones through the relay at once. */
+
+/* No interface up but loopback.  Then a refused connect may be this
+ * namespace's own loopback answering for an address that is the node's
+ * outside it (portage puts 10.0.0.1/8 on its lo); where the node is
+ * really down, the relay is refused too, for the price of one more
+ * local connection. */
+static int
+only_loopback(void)
+{
+	struct ifaddrs *all, *i;
+	int only = 1;
+
+	if (getifaddrs(&all) != 0)
+		return 0;
+	for (i = all; i != NULL; i = i->ifa_next)
+		if ((i->ifa_flags & IFF_UP) && !(i->ifa_flags & IFF_LOOPBACK))
+			only = 0;
+	freeifaddrs(all);
+	return only;
+}
+
+/* connect's error says the node cannot be reached from here, though it
+ * may well be up (a name that does not resolve here counts too). */
+static int
+no_route(int rc)
+{
+	return rc == -ENETUNREACH || rc == -EHOSTUNREACH ||
+	       rc == -EADDRNOTAVAIL || rc == DM_EADDR ||
+	       (rc == -ECONNREFUSED && only_loopback());
+}
+
+static int
+relay_connect(struct shim *s, struct attempt *at)
+{
+	struct dm_msg_relay r = {at->node, 0};
+	union dm_msg m;
+	uint16_t type;
+	int fd, rc;
+
+	at->relayed = 1;
+	if ((fd = dm_net_connect_unix(s->sock)) < 0) {
+		at->here = 1;
+		return fd;
+	}
+	dm_io_set_timeout(fd, RELAY_ANSWER_MS);
+	if ((rc = dm_io_send(fd, DM_MSG_RELAY, &r)) != 0 ||
+	    (rc = dm_io_recv(fd, &s->frame, &type, &m)) != 0) {
+		at->here = 1;
+		close(fd);
+		return rc;
+	}
+	if (type == DM_MSG_RELAY_FAIL) {
+		snprintf(at->why, sizeof(at->why), "node %s through dmake: %s",
+			 at->node_name, m.relay_fail.reason);
+		rc = m.relay_fail.code != 0 ? -(int)m.relay_fail.code
+					    : DM_EREMOTE;
+		/* Refused (not a node of ours): no fault of the node's. */
+		at->here = rc == -EPERM;
+	} else if (type != DM_MSG_RELAY_OK) {
+		rc = DM_EUNEXPECTED;
+		at->here = 1;
+	}
+	dm_msg_free(type, &m);
+	if (rc != 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/* A connected descriptor to the node of at, or a negative error. */
+static int
+node_connect(struct shim *s, struct attempt *at)
+{
+	int fd;
+
+	if (s->relay != RELAY_ALWAYS) {
+		fd = dm_net_connect(at->node, NODE_CONNECT_MS);
+		if (fd >= 0 || !no_route(fd))
+			return fd;
+		if (s->relay == RELAY_NEVER) {
+			at->here = 1;
+			return fd;
+		}
+		dm_debug("node %s: %s from here; relaying through dmake",
+			 at->node, dm_strerror(fd));
+		s->relay = RELAY_ALWAYS;
+	}
+	return relay_connect(s, at);
 }
 
 /* A temporary file beside the object, renamed over it only when the
@@ -311,8 +422,13 @@ run_remote(struct shim *s, const struct args *a, int unit_fd,
 
 	if (getcwd(cwd, sizeof(cwd)) == NULL)
 		return -errno;
-	if ((fd = dm_net_connect(at->node, NODE_CONNECT_MS)) < 0)
+	if ((fd = node_connect(s, at)) < 0) {
+		if (at->why[0] == '\0')
+			snprintf(at->why, sizeof(at->why), "node %s: %s",
+				 at->node_name[0] ? at->node_name : at->node,
+				 dm_strerror(fd));
 		return fd;
+	}
 	dm_io_set_timeout(fd, NODE_IO_MS);
 	if ((rc = dm_auth_client(fd, &s->key, DM_ROLE_SHIM)) != 0)
 		goto out;
@@ -424,7 +540,9 @@ distribute(struct shim *s, const struct args *a, int unit_fd,
 		}
 		rc = run_remote(s, a, unit_fd, &at, errfd, objfd);
 		if (rc != 0) {
-			job_end(s, &at, DM_JOB_INFRA, unit_bytes);
+			job_end(s, &at,
+				at.here ? DM_JOB_ABANDONED : DM_JOB_INFRA,
+				unit_bytes);
 			snprintf(why, why_len, "%s", at.why);
 			dm_info("%s: %s; placing it again", a->source, at.why);
 			continue;
@@ -433,8 +551,9 @@ distribute(struct shim *s, const struct args *a, int unit_fd,
 			at.status == 0 ? DM_JOB_OK : DM_JOB_COMPILE_ERROR,
 			unit_bytes);
 		outcome(s, DM_OUTCOME_REMOTE, at.ticket, at.cpu_ms);
-		dm_debug("%s: remote: node %s, exit %d", a->source,
-			 at.node_name, at.status);
+		dm_debug("%s: remote: node %s%s, exit %d", a->source,
+			 at.node_name, at.relayed ? " (relayed)" : "",
+			 at.status);
 		status = at.status;
 		break;
 	}
@@ -482,7 +601,7 @@ main(int argc, char **argv)
 	struct shim s = {.coord = -1};
 	struct args a;
 	const char *base = strrchr(argv[0], '/');
-	const char *sock;
+	const char *sock, *relay;
 	char why[600] = "";
 	uint64_t unit_bytes = 0;
 	int unit_fd = -1, rc, status;
@@ -516,6 +635,11 @@ main(int argc, char **argv)
 	sock = getenv("DMAKE_SOCKET");
 	if (sock == NULL || sock[0] == '\0')
 		exec_local(&s);
+	s.sock = sock;
+	if ((relay = getenv("DMAKE_RELAY")) != NULL)
+		s.relay = strcmp(relay, "1") == 0   ? RELAY_ALWAYS
+			  : strcmp(relay, "0") == 0 ? RELAY_NEVER
+						    : RELAY_AUTO;
 	if (dm_config_load(&s.cfg, why, sizeof(why)) != 0) {
 		dm_warn("%s; compiling locally", why);
 		exec_local(&s);

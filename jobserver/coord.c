@@ -44,6 +44,7 @@
 #include "../ninja-pool/ninja.h"
 #include "coord.h"
 #include "proctree.h"
+#include "relay.h"
 #include "serve.h"
 #include "tcship.h"
 
@@ -100,6 +101,7 @@ struct shim {
 	uint64_t shim_req, coord_req; /* an outstanding PLACE */
 	uint64_t ticket;	      /* a PLACED job not yet ended */
 	int finished;		      /* sent its OUTCOME */
+	int spoke;		      /* sent a message (RELAY must be first) */
 };
 
 struct coord {
@@ -172,6 +174,8 @@ struct coord {
 		uint64_t bytes;
 		unsigned sent;
 	} ship;
+
+	struct relay *relay; /* shims' connections to nodes (relay.h) */
 
 	unsigned n_remote, n_local, n_fallback;
 	unsigned peak_tokens;
@@ -533,7 +537,9 @@ shim_msg(struct dm_conn *c, uint16_t type, union dm_msg *m)
 {
 	struct shim *s = dm_conn_data(c);
 	struct coord *co = s->co;
+	int first = !s->spoke;
 
+	s->spoke = 1;
 	switch (type) {
 	case DM_MSG_LOCAL_ACQUIRE:
 		if (s->holds_local || s->queued || s->tcw != NULL) {
@@ -594,6 +600,16 @@ shim_msg(struct dm_conn *c, uint16_t type, union dm_msg *m)
 		co->ship.bytes += m->toolchain_sent.bytes;
 		co->ship.sent++;
 		break;
+	case DM_MSG_RELAY:
+		/* First, so the connection holds nothing (slot, ticket) that
+		 * its closing as a shim would have to give back. */
+		if (!first) {
+			dm_conn_fail(c, DM_EUNEXPECTED,
+				     "RELAY must be a connection's first message");
+			return;
+		}
+		relay_open(co->relay, c, m->relay.node_addr); /* frees s */
+		break;
 	case DM_MSG_OUTCOME:
 		s->finished = 1;
 		if (m->outcome.kind == DM_OUTCOME_REMOTE)
@@ -623,8 +639,9 @@ write_stats(struct coord *co)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", co->statspath);
 	if ((f = fopen(tmp, "we")) == NULL)
 		return;
-	fprintf(f, "remote=%u local=%u fallback=%u reclaimed=%u\n",
-		co->n_remote, co->n_local, co->n_fallback, co->reclaimed);
+	fprintf(f, "remote=%u local=%u fallback=%u reclaimed=%u relayed=%u\n",
+		co->n_remote, co->n_local, co->n_fallback, co->reclaimed,
+		relay_count(co->relay));
 	if (fclose(f) == 0 && rename(tmp, co->statspath) == 0)
 		co->stats_written = n;
 	else
@@ -732,6 +749,7 @@ sched_msg(struct dm_conn *c, uint16_t type, union dm_msg *m)
 		}
 		s->coord_req = 0;
 		s->ticket = m->placed.ticket;
+		relay_allow(co->relay, m->placed.node_addr);
 		m->placed.req = s->shim_req;
 		dm_conn_send(s->c, DM_MSG_PLACED, &m->placed);
 		break;
@@ -1043,6 +1061,7 @@ stop(struct coord *co)
 	struct shim *s, *next;
 
 	co->stopping = 1;
+	relay_stop(co->relay);
 	for (s = LIST_FIRST(&co->shims); s != NULL; s = next) {
 		next = LIST_NEXT(s, all);
 		if (s->c != NULL)
@@ -1603,10 +1622,11 @@ summary(struct coord *co)
 	progress_clear(co);
 	fprintf(stderr,
 		"dmake: remote=%u local=%u fallback=%u wall=%.1fs "
-		"peak_tokens=%u peak_local=%d toolchain_bytes=%llu\n",
+		"peak_tokens=%u peak_local=%d toolchain_bytes=%llu "
+		"relayed=%u\n",
 		co->n_remote, co->n_local, co->n_fallback, wall,
 		co->peak_tokens, co->local_peak,
-		(unsigned long long)co->ship.bytes);
+		(unsigned long long)co->ship.bytes, relay_count(co->relay));
 }
 
 static void
@@ -1714,7 +1734,8 @@ coord_run(const struct coord_opts *o)
 		goto err_after_rundir;
 	}
 	co->loop = uv_default_loop();
-	if ((rc = ship_init(co)) != 0) {
+	if ((rc = ship_init(co)) != 0 ||
+	    (rc = relay_new(co->loop, &co->relay)) != 0) {
 		dm_error("%s", dm_strerror(rc));
 		goto err_after_pool;
 	}
@@ -1837,6 +1858,7 @@ err_after_alloc:
 	free(co->ninja_fopt);
 	free_tcs(co);
 	tcship_free(co->ship.t);
+	relay_free(co->relay);
 	free(co);
 	return ret;
 }

@@ -6,7 +6,8 @@
  * tokens in it as the scheduler's grant changes, serves the shims and
  * gates of the build on a Unix socket (local slots, toolchain identities,
  * placement forwarded to the scheduler, outcomes, toolchain archives for
- * nodes that lack a compiler: tcship.h), runs the build command
+ * nodes that lack a compiler: tcship.h, connections to nodes for shims
+ * that cannot dial them: relay.h), runs the build command
  * as its child and prints the summary line when the child ends.  `serve`
  * runs no child: it serves whoever finds its FIFO and socket, until it is
  * told to stop.

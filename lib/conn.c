@@ -1,8 +1,10 @@
 /* conn.c: see conn.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conn.h"
 #include "err.h"
@@ -31,6 +33,7 @@ struct dm_conn {
 	void *data;
 	uint8_t ns[32];
 	struct dm_buf in;
+	size_t handed; /* bytes of in handed to on_msg (dm_conn_detach) */
 	size_t queued;
 	char peer[64];
 };
@@ -84,6 +87,31 @@ dm_conn_close(struct dm_conn *c, int reason)
 	uv_close(&c->h.handle, on_handle_closed);
 	if (c->ops->on_close != NULL)
 		c->ops->on_close(c, reason);
+}
+
+int
+dm_conn_detach(struct dm_conn *c, int *fd, struct dm_buf *rest)
+{
+	uv_os_fd_t ofd;
+	int rc = 0;
+
+	*fd = -1;
+	if (c->state != ST_OPEN)
+		rc = DM_ECLOSED;
+	else if (c->queued > 0)
+		rc = -EBUSY;
+	else if ((rc = uv_fileno(&c->h.handle, &ofd)) == 0 &&
+		 (*fd = fcntl(ofd, F_DUPFD_CLOEXEC, 3)) < 0)
+		rc = -errno;
+	if (rc == 0 && (rc = dm_buf_append(rest, c->in.p + c->handed,
+					   c->in.len - c->handed)) != 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	/* libuv takes the old descriptor out of its epoll set before it
+	 * closes it, so the new one is no longer watched by the loop. */
+	dm_conn_close(c, rc);
+	return rc;
 }
 
 static void
@@ -247,11 +275,14 @@ process(struct dm_conn *c)
 			return;
 		}
 		off += flen;
+		c->handed = off;
 		c->ops->on_msg(c, type, &m);
 		dm_msg_free(type, &m);
 	}
-	if (c->state != ST_CLOSED)
+	if (c->state != ST_CLOSED) {
 		dm_buf_consume(&c->in, off);
+		c->handed = 0;
+	}
 }
 
 static void

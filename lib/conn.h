@@ -48,6 +48,14 @@ int dm_conn_send(struct dm_conn *c, uint16_t type, const void *msg);
 /* Sends an ERROR with text, then closes after it is written. */
 void dm_conn_fail(struct dm_conn *c, int code, const char *text);
 void dm_conn_close(struct dm_conn *c, int reason);
+/* Takes the socket out of c, for a connection that stops speaking
+ * frames (the coordinator's relay): *fd is a new descriptor of the same
+ * socket (CLOEXEC, the caller's to close) and rest gets the bytes read
+ * but not yet handed to on_msg (those after the current message, when
+ * called from on_msg).  c is closed in every case (on_close runs with
+ * reason 0); -EBUSY when c still had bytes queued for writing, which
+ * would be lost. */
+int dm_conn_detach(struct dm_conn *c, int *fd, struct dm_buf *rest);
 void *dm_conn_data(const struct dm_conn *c);
 void dm_conn_set_data(struct dm_conn *c, void *data);
 const char *dm_conn_peer(const struct dm_conn *c);

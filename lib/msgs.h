@@ -53,7 +53,10 @@
 	X(OUTCOME, 115, outcome)                                              \
 	X(TOOLCHAIN_REQ, 116, toolchain_req)                                  \
 	X(TOOLCHAIN_ARCHIVE, 117, toolchain_archive)                          \
-	X(TOOLCHAIN_SENT, 118, toolchain_sent)
+	X(TOOLCHAIN_SENT, 118, toolchain_sent)                                \
+	X(RELAY, 119, relay)                                                  \
+	X(RELAY_OK, 120, relay_ok)                                            \
+	X(RELAY_FAIL, 121, relay_fail)
 
 #define DM_FIELDS_ERROR(F, S) F(S, U32, code, 0) F(S, STR, text, 4096)
 #define DM_FIELDS_PING(F, S) F(S, U64, seq, 0)
@@ -142,6 +145,11 @@
 	F(S, STR, error, 1024)
 #define DM_FIELDS_TOOLCHAIN_SENT(F, S)                                        \
 	F(S, STR, toolchain, 128) F(S, U64, bytes, 0) F(S, U32, wall_ms, 0)
+/* A shim's connection to a node through its coordinator (protocol.md,
+ * "Relay"): the first message of a connection of its own. */
+#define DM_FIELDS_RELAY(F, S) F(S, STR, node_addr, 256)
+#define DM_FIELDS_RELAY_OK(F, S)
+#define DM_FIELDS_RELAY_FAIL(F, S) F(S, U32, code, 0) F(S, STR, reason, 1024)
 
 /* JOB_END.result and JOB_RESULT */
 enum {

@@ -4,14 +4,16 @@
 # events and arguments, the build's environment from the profile lines
 # `dmake serve --env` prints, `kill 0` after a failed build), and a build
 # as user nobody inside `unshare --net --ipc`, as portage runs its
-# phases, that reaches the server only through the socket's path.
+# phases, that reaches the server only through the socket's path and
+# compiles on the node through the server's relay; the relay refuses
+# addresses it never placed a job on.
 . "${DMAKE_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
 command -v cmake >/dev/null || skip_all "cmake is not installed"
 command -v ninja >/dev/null || skip_all "ninja-build is not installed"
 id nobody >/dev/null 2>&1 || skip_all "no user nobody"
 
-plan 19
+plan 30
 setup
 start_sched
 start_node n1 3
@@ -117,7 +119,9 @@ ok "hooks ignore events they do not know, and succeed" \
 	sh -c "'$DMAKE_SRC_DIR/hooks/kiss' post-install liba && '$DMAKE_SRC_DIR/hooks/kiss'"
 
 # ---- portage's view: nobody, no network, only the socket's path --------
-# The programs and masquerade links where nobody may run them.
+# The programs and masquerade links where nobody may run them, and a copy
+# of the cluster key that is nobody's (the shim proves it to the node
+# through the relay, as portage's user does with its own copy).
 NB="$T/nb"
 mkdir -p "$NB/bin/masq" "$NB/p"
 cp "$(command -v dmake-cc)" "$(command -v dmake-gate)" "$NB/bin/"
@@ -126,49 +130,92 @@ cp "$S"/liba/*.c "$S/liba/Makefile" "$NB/p/"
 (cd "$NB/p" && make -s liba.a >/dev/null && mkdir ../ref && mv ./*.o ../ref/ && rm liba.a)
 chown -R nobody:nogroup "$NB"
 chmod -R go+rX "$NB"
-before=$(cat "$R/stats")
+install -m 600 -o nobody "$T/key" "$NB/key"
 cat >"$NB/build.sh" <<B
 #!/bin/sh
 . "$T/profile"
 export DMAKE_MASQ_DIR="$NB/bin/masq" PATH="$NB/bin/masq:$NB/bin:/usr/bin:/bin"
-# What the sandbox leaves: no interface but a loopback that is down.
+export DMAKE_KEY_FILE="$NB/key" DMAKE_LOG=info
+# What the sandbox leaves: no interface but loopback.
 ip -o link 2>/dev/null | grep -v ' lo:' && exit 99
 id -un
-cd "$NB/p" && make
+cd "$NB/p" && rm -f ./*.o liba.a && make
 B
 chmod 755 "$NB/build.sh"
-unshare --net --ipc setpriv --reuid=nobody --regid=nogroup --clear-groups \
-	"$NB/build.sh" >"$T/nobody.log" 2>&1
-rc=$?
-sed 's/^/# /' "$T/nobody.log" | head -n 20
-is "as nobody in new net and ipc namespaces, make succeeds" "$rc" 0
-ok "it ran as nobody" grep -q '^nobody$' "$T/nobody.log"
-ok "and used the server's jobserver (no -j1 fallback)" \
-	sh -c "! grep -q 'jobserver unavailable' '$T/nobody.log'"
-DMAKE_LOG=error dmake-gate true 2>/dev/null # settle, as the hook does
-after=$(cat "$R/stats")
-diag "server counters before: $before"
-diag "server counters after:   $after"
-counted() {
-	set -- $(echo "$before $after" | tr -c '0-9\n' ' ')
-	echo $(( ($5 + $6 + $7) - ($1 + $2 + $3) ))
+# counter NAME STATS-LINE
+counter() { echo " $2" | field_of - "$1"; }
+# as_portage NAME [SETUP]: the build as nobody in new net and ipc
+# namespaces after SETUP (run as root inside them); the server's
+# counters before and after are kept in $before and $after.
+as_portage() {
+	DMAKE_LOG=error dmake-gate true 2>/dev/null # settle, as the hook does
+	before=$(cat "$R/stats")
+	unshare --net --ipc sh -c "${2:-:} && exec setpriv --reuid=nobody \
+		--regid=nogroup --clear-groups '$NB/build.sh'" >"$T/$1.log" 2>&1
+	rc=$?
+	DMAKE_LOG=error dmake-gate true 2>/dev/null
+	after=$(cat "$R/stats")
+	sed 's/^/# /' "$T/$1.log" | head -n 20
+	diag "server counters before: $before"
+	diag "server counters after:  $after"
+	is "$1: as nobody in new net and ipc namespaces, make succeeds" "$rc" 0
 }
-# Counted as fallbacks: in an empty network namespace the shim cannot
-# reach a node (it dials nodes itself), so it compiles here; what this
-# shows is that slots, tokens and counts went through the socket's path.
-is "the server counted its 6 compiles, through the socket alone" "$(counted)" 6
+delta() { echo $(( $(counter "$1" "$after") - $(counter "$1" "$before") )); }
 same() {
 	for i in 1 2 3 4 5 6; do cmp -s "$NB/p/a$i.o" "$NB/ref/a$i.o" || return 1; done
 }
-ok "objects equal plain make's" same
+# Its 6 compiles went to the node, through the server's relay: the shim
+# cannot dial a node from an empty network namespace.
+through_relay() {
+	is "$1: the server counted 6 remote compiles, no fallback" \
+		"$(delta remote) $(delta local) $(delta fallback)" "6 0 0"
+	ok "$1: each through the relay" test "$(delta relayed)" -ge 6
+	ok "$1: objects equal plain make's" same
+}
+# Only a loopback that is down: connect fails with ENETUNREACH.
+as_portage sandbox
+ok "it ran as nobody" grep -q '^nobody$' "$T/sandbox.log"
+ok "and used the server's jobserver (no -j1 fallback)" \
+	sh -c "! grep -q 'jobserver unavailable' '$T/sandbox.log'"
+through_relay sandbox
+# As portage's network-sandbox leaves it: lo up with 10.0.0.1/8 on it,
+# so the node's loopback address answers "refused" from inside.
+as_portage network-sandbox "ip link set lo up && ip addr add 10.0.0.1/8 dev lo"
+through_relay network-sandbox
+
+# ---- the relay is no proxy --------------------------------------------------
+libs=$(sed -n 's/^PKG_LIBS = //p' "$DMAKE_BUILD_DIR/Makefile")
+# shellcheck disable=SC2086
+ok "the test client builds" ${CC:-cc} -I"$DMAKE_SRC_DIR" \
+	-o "$T/relayclient" "$DMAKE_SRC_DIR/tests/integration/relayclient.c" \
+	"$DMAKE_BUILD_DIR/libdmake.a" $libs
+# The scheduler: a TCP service the server is connected to, never a node.
+"$T/relayclient" "$R/sock" "$DMAKE_SCHEDULER" >"$T/relayclient.out" \
+	2>"$T/relayclient.log"
+sed 's/^/# /' "$T/relayclient.out"
+is "a relay to an address never placed on is refused, and that connection closed" \
+	"$(sed -n 2,3p "$T/relayclient.out" | tr '\n' ' ')" \
+	"RELAY_FAIL EPERM not a node this build was placed on closed "
+is "the client's other connection is still served" \
+	"$(sed -n 4p "$T/relayclient.out")" "granted again"
+ok "RELAY after another message is a protocol error on that connection" \
+	sh -c "sed -n 5,6p '$T/relayclient.out' | tr '\n' ' ' |
+		grep -q '^not first: ERROR .* closed \$'"
+ok "the server says whom it refused" \
+	grep -q "refused a relay to $DMAKE_SCHEDULER" "$T/serve.log"
+ok "and still serves" kill -0 "$SERVE_PID"
 
 # ---- portage's bashrc fragment, pointed at this server ------------------
-frag() { sed "s|/run/dmake/sock|$R/sock|g" "$DMAKE_SRC_DIR/hooks/portage.bashrc"; }
+frag() {
+	sed "s|/run/dmake/sock|$R/sock|g; s|/etc/dmake/portage.key|$NB/key|g" \
+		"$DMAKE_SRC_DIR/hooks/portage.bashrc"
+}
 frag >"$T/bashrc"
-ok "portage.bashrc: the compile phase gets the masquerade dir and the socket" \
+ok "portage.bashrc: the compile phase gets the masquerade dir, the socket and the key" \
 	bash -c "EBUILD_PHASE=compile DMAKE_MASQ_DIR=/x/masq PATH=/usr/bin:/bin
 		. '$T/bashrc'
-		[ \"\$DMAKE_SOCKET\" = '$R/sock' ] && [ \"\${PATH%%:*}\" = /x/masq ]"
+		[ \"\$DMAKE_SOCKET\" = '$R/sock' ] && [ \"\${PATH%%:*}\" = /x/masq ] &&
+		[ \"\$DMAKE_KEY_FILE\" = '$NB/key' ]"
 ok "portage.bashrc: the setup phase is left alone" \
 	bash -c "EBUILD_PHASE=setup PATH=/usr/bin:/bin; unset DMAKE_SOCKET
 		. '$T/bashrc'
