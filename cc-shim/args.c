@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "../lib/buf.h"
+#include "../lib/jobdir.h"
 #include "args.h"
 
 enum {
@@ -110,7 +111,7 @@ static const char *const local_prefixes[] = {
 	"-fplugin", "-fpch-preprocess", "-frecord-command-line",
 	"-grecord-command-line", "-fmodules", "-fcxx-modules",
 	"-fprebuilt-module", "-fmodule-", "-traditional", "-fdirectives-only",
-	"-frewrite-includes", "-fsyntax-only", "-gsplit-dwarf", "-gembed-source",
+	"-frewrite-includes", "-fsyntax-only", "-gembed-source",
 	"-gmodules", "-gtoggle", "--specs", "-specs=", "-fopt-info=",
 	"-ftime-report", "-fmem-report", "-fsave-optimization-record",
 	"-foptimization-record-file", "-fproc-stat-report", "-fcrash-diagnostics",
@@ -168,6 +169,7 @@ struct parse {
 	int n_include;
 	int diag_format;   /* -fdiagnostics-format= other than text */
 	int debug_level;   /* the last -g's level, 0: no debug info */
+	int split_dwarf;   /* -gsplit-dwarf[=split] last, not =single */
 	int dwarf_version; /* the last -gdwarf-N, 0: the compiler's default */
 	int dwarf_default; /* clang's -fdebug-default-version=N */
 	int unknown_g;	   /* a -g option we do not know */
@@ -373,6 +375,17 @@ source(struct parse *p, int i)
 static void
 debug_option(struct parse *p, const char *arg)
 {
+	/* A .dwo beside the object (clang's =single keeps it inside). */
+	if (strcmp(arg, "-gsplit-dwarf") == 0 ||
+	    strcmp(arg, "-gsplit-dwarf=split") == 0) {
+		p->split_dwarf = 1;
+		return;
+	}
+	if (strcmp(arg, "-gsplit-dwarf=single") == 0 ||
+	    strcmp(arg, "-gno-split-dwarf") == 0) {
+		p->split_dwarf = 0;
+		return;
+	}
 	if (strcmp(arg, "-g0") == 0 || strcmp(arg, "-ggdb0") == 0 ||
 	    strcmp(arg, "-gno-line-tables-only") == 0) {
 		p->debug_level = 0;
@@ -665,6 +678,14 @@ verdict(struct parse *p)
 		stay_local(p, "-x after the source");
 	if ((pch = include_pch(p)) != NULL)
 		stay_local(p, "-include %s has a precompiled header", pch);
+	/* The object names its .dwo by -o as given: the node compiles to
+	 * the same name, which must then lie inside the job's cwd. */
+	if (p->split_dwarf && p->out != NULL &&
+	    (p->out[0] == '/' || dm_jobdir_levels_above(p->out) > 0))
+		stay_local(p, "-gsplit-dwarf with the object at %s: the "
+			      "object names its .dwo by that path",
+			   p->out);
+	a->split_dwarf = p->split_dwarf;
 	/* The node tells an error in the code from its own failure by the
 	 * compiler's text diagnostics ("x.c:3:7: error: "). */
 	if (p->diag_format)

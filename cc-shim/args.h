@@ -28,6 +28,9 @@ struct args {
 	char **remote_flags;  /* flags for the node (no -c, -o, source,
 				 include-path options or dependency options) */
 	size_t n_remote_flags;
+	int split_dwarf; /* -gsplit-dwarf: a .dwo beside the object (named by
+			    dm_jobdir_dwo_name), the node must compile to
+			    the object's own name */
 	/* private */
 	char **expanded; /* argv with response files read (args_expand) */
 	char **argv;

@@ -30,6 +30,7 @@
 #include "../lib/config.h"
 #include "../lib/err.h"
 #include "../lib/io.h"
+#include "../lib/jobdir.h"
 #include "../lib/log.h"
 #include "../lib/net.h"
 #include "../lib/spawn.h"
@@ -260,6 +261,7 @@ struct attempt {
 	int here;	 /* the node was never reached for a reason of this
 			    side's: the failure counts against no node */
 	int relayed;	 /* through the coordinator */
+	int dwo;	 /* a .dwo came with the object */
 };
 
 static int
@@ -410,7 +412,7 @@ object_tmp(const char *object, char *tmp, size_t len)
 
 static int
 run_remote(struct shim *s, const struct args *a, int unit_fd,
-	   struct attempt *at, int errfd, int objfd)
+	   struct attempt *at, int errfd, int objfd, int dwofd)
 {
 	struct dm_msg_job j = {0};
 	struct fid_sent sent;
@@ -444,6 +446,10 @@ run_remote(struct shim *s, const struct args *a, int unit_fd,
 	if (s->coord >= 0 && !s->cfg.no_ship)
 		j.want |= DM_JOB_WANT_TOOLCHAIN;
 	fid_job(&s->fid, &j); /* the unit's name, flags, extras */
+	if (a->split_dwarf) {
+		j.object = a->object;
+		j.want |= DM_JOB_WANT_DWO;
+	}
 	if ((rc = dm_io_send(fd, DM_MSG_JOB, &j)) != 0)
 		goto out;
 	lseek(unit_fd, 0, SEEK_SET);
@@ -470,6 +476,15 @@ run_remote(struct shim *s, const struct args *a, int unit_fd,
 		goto out;
 	if ((rc = dm_stream_recv_fd(fd, objfd, OBJECT_LIMIT, &s->frame,
 				    &got)) != 0)
+		goto out;
+	at->dwo = (m.job_result.flags & DM_JOB_RESULT_DWO) != 0;
+	if (at->dwo && (dwofd < 0 || ftruncate(dwofd, 0) != 0 ||
+			lseek(dwofd, 0, SEEK_SET) != 0)) {
+		rc = dwofd < 0 ? DM_EUNEXPECTED : -errno;
+		goto out;
+	}
+	if (at->dwo && (rc = dm_stream_recv_fd(fd, dwofd, OBJECT_LIMIT,
+					       &s->frame, &got)) != 0)
 		goto out;
 	if (at->infra) {
 		tn = pread(errfd, text, sizeof(text) - 1, 0);
@@ -512,12 +527,21 @@ static int
 distribute(struct shim *s, const struct args *a, int unit_fd,
 	   uint64_t unit_bytes, char *why, size_t why_len)
 {
-	char tmp[PATH_MAX + 16];
-	int objfd, errfd, status = -1;
+	char tmp[PATH_MAX + 16], dwo[PATH_MAX], dwotmp[PATH_MAX + 16];
+	int objfd, errfd, dwofd = -1, status = -1, got_dwo = 0;
 
 	if ((objfd = object_tmp(a->object, tmp, sizeof(tmp))) < 0) {
 		snprintf(why, why_len, "cannot write beside %s: %s", a->object,
 			 strerror(-objfd));
+		return -1;
+	}
+	if (a->split_dwarf &&
+	    (dm_jobdir_dwo_name(a->object, dwo, sizeof(dwo)) != 0 ||
+	     (dwofd = object_tmp(dwo, dwotmp, sizeof(dwotmp))) < 0)) {
+		snprintf(why, why_len, "cannot write the .dwo beside %s",
+			 a->object);
+		unlink(tmp);
+		close(objfd);
 		return -1;
 	}
 	if ((errfd = fid_spool_open(a->object)) < 0) {
@@ -525,6 +549,10 @@ distribute(struct shim *s, const struct args *a, int unit_fd,
 			 strerror(-errfd));
 		unlink(tmp);
 		close(objfd);
+		if (dwofd >= 0) {
+			unlink(dwotmp);
+			close(dwofd);
+		}
 		return -1;
 	}
 	for (int i = 0; i < ATTEMPTS; i++) {
@@ -538,7 +566,7 @@ distribute(struct shim *s, const struct args *a, int unit_fd,
 				break; /* asking again cannot help */
 			continue;
 		}
-		rc = run_remote(s, a, unit_fd, &at, errfd, objfd);
+		rc = run_remote(s, a, unit_fd, &at, errfd, objfd, dwofd);
 		if (rc != 0) {
 			job_end(s, &at,
 				at.here ? DM_JOB_ABANDONED : DM_JOB_INFRA,
@@ -555,7 +583,19 @@ distribute(struct shim *s, const struct args *a, int unit_fd,
 			 at.node_name, at.relayed ? " (relayed)" : "",
 			 at.status);
 		status = at.status;
+		got_dwo = at.dwo;
 		break;
+	}
+	/* The .dwo first: a make that sees the object sees its .dwo. */
+	if (status == 0 && got_dwo && rename(dwotmp, dwo) != 0) {
+		snprintf(why, why_len, "cannot rename the .dwo into place: %s",
+			 strerror(errno));
+		status = -1;
+	}
+	if (dwofd >= 0) {
+		if (status != 0 || !got_dwo)
+			unlink(dwotmp);
+		close(dwofd);
 	}
 	if (status == 0 && rename(tmp, a->object) != 0) {
 		snprintf(why, why_len, "cannot rename the object into place: %s",

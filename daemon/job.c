@@ -55,6 +55,7 @@ struct job {
 	char why[1024]; /* the node's explanation, for an INFRA result */
 	int outfd;	/* the compiler's stdout and stderr */
 	int objfd;	/* the object, when flags has OBJECT */
+	int dwofd;	/* its .dwo, when flags has DWO */
 	uint32_t want;	/* JOB.want */
 	struct node_extras extras; /* JOB_ENV, JOB_FILE (extras.h) */
 };
@@ -529,7 +530,7 @@ compile(struct job *j, const struct dm_msg_job *m,
 	struct dm_spawn_result r = {0};
 	struct node_job_limits lim;
 	struct stat st;
-	char **argv, tail[300], box_why[sizeof(j->why)];
+	char **argv, tail[300], box_why[sizeof(j->why)], dwo[PATH_MAX];
 	int rc, exists, hints = 0;
 
 	if ((rc = dm_jobdir_argv(jd, cc->path, (const char *const *)m->args,
@@ -576,6 +577,12 @@ compile(struct job *j, const struct dm_msg_job *m,
 			infra(j, "cannot read the object %s: %s", jd->object,
 			      strerror(errno));
 	}
+	/* -gsplit-dwarf: the .dwo, where the compiler wrote it, when it
+	 * wrote one (without -g it writes none, here as on the client). */
+	if ((j->flags & DM_JOB_RESULT_OBJECT) && (m->want & DM_JOB_WANT_DWO) &&
+	    dm_jobdir_dwo_name(jd->object, dwo, sizeof(dwo)) == 0 &&
+	    (j->dwofd = open(dwo, O_RDONLY | O_CLOEXEC)) >= 0)
+		j->flags |= DM_JOB_RESULT_DWO;
 out:
 	dm_jobdir_argv_free(argv);
 }
@@ -772,6 +779,15 @@ run(struct job *j, const struct dm_msg_job *m)
 		      m->source, m->cwd, dm_strerror(rc));
 		return drain(j);
 	}
+	/* -gsplit-dwarf: the object under the client's name, which the
+	 * skeleton names its .dwo after. */
+	if (m->object != NULL && m->object[0] != '\0' &&
+	    (rc = dm_jobdir_name_object(&jd, m->object)) != 0) {
+		infra(j, "cannot lay out the object '%s': %s", m->object,
+		      dm_strerror(rc));
+		rc = drain(j);
+		goto out;
+	}
 	ufd = open(jd.unit, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (ufd < 0) {
 		infra(j, "cannot create %s: %s", jd.unit, strerror(errno));
@@ -850,9 +866,11 @@ reply(struct job *j)
 	}
 	if (rc != 0)
 		return rc;
-	if (j->objfd >= 0)
-		return dm_stream_send_fd(j->fd, j->objfd);
-	return dm_stream_send_mem(j->fd, NULL, 0);
+	rc = j->objfd >= 0 ? dm_stream_send_fd(j->fd, j->objfd)
+			   : dm_stream_send_mem(j->fd, NULL, 0);
+	if (rc == 0 && (j->flags & DM_JOB_RESULT_DWO))
+		rc = dm_stream_send_fd(j->fd, j->dwofd);
+	return rc;
 }
 
 static void
@@ -894,7 +912,8 @@ void
 node_job_serve(struct node *n, int fd, const char *peer)
 {
 	struct job j = {
-		.n = n, .fd = fd, .peer = peer, .outfd = -1, .objfd = -1};
+		.n = n, .fd = fd, .peer = peer, .outfd = -1, .objfd = -1,
+		.dwofd = -1};
 	int cap = n->slots * 4 + 8;
 	uint16_t role;
 	int rc;
@@ -931,6 +950,8 @@ out:
 		close(j.outfd);
 	if (j.objfd >= 0)
 		close(j.objfd);
+	if (j.dwofd >= 0)
+		close(j.dwofd);
 	node_extras_free(&j.extras);
 	dm_buf_free(&j.frame);
 	close(fd);

@@ -199,11 +199,42 @@ dm_jobdir_create(const char *base, const char *client_cwd, const char *source,
 		rc = -ENAMETOOLONG;
 		goto err_after_root;
 	}
+	memcpy(jd->object_arg, jd->object, sizeof(jd->object_arg));
 	return 0;
 
 err_after_root:
 	dm_jobdir_remove(jd);
 	return rc;
+}
+
+int
+dm_jobdir_name_object(struct dm_jobdir *jd, const char *name)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if ((rc = dm_jobdir_place(jd, name, path, sizeof(path))) != 0)
+		return rc;
+	memcpy(jd->object, path, sizeof(jd->object));
+	snprintf(jd->object_arg, sizeof(jd->object_arg), "%s", name);
+	return 0;
+}
+
+int
+dm_jobdir_dwo_name(const char *object, char *out, size_t len)
+{
+	const char *stem = strrchr(object, '/');
+	const char *dot;
+	size_t keep;
+
+	stem = stem ? stem + 1 : object;
+	dot = strrchr(stem, '.');
+	keep = dot && dot != stem ? (size_t)(dot - object) : strlen(object);
+	if (keep + 5 > len)
+		return -ENAMETOOLONG;
+	memcpy(out, object, keep);
+	memcpy(out + keep, ".dwo", 5);
+	return 0;
 }
 
 int
@@ -339,7 +370,7 @@ dm_jobdir_argv(const struct dm_jobdir *jd, const char *compiler,
 	if ((v[n++] = strdup("-c")) == NULL ||
 	    (v[n++] = strdup(src)) == NULL ||
 	    (v[n++] = strdup("-o")) == NULL ||
-	    (v[n++] = strdup(jd->object)) == NULL)
+	    (v[n++] = strdup(jd->object_arg)) == NULL)
 		goto err_after_argv;
 	*argv = v;
 	return 0;

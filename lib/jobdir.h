@@ -21,6 +21,8 @@ struct dm_jobdir {
 	char cwd[PATH_MAX];    /* where the compiler runs */
 	char unit[PATH_MAX];   /* absolute path the unit must be written to */
 	char object[PATH_MAX]; /* absolute path the compiler writes */
+	char object_arg[PATH_MAX]; /* what -o says: object, or the client's
+				      own name (dm_jobdir_name_object) */
 	char client_cwd[PATH_MAX];
 	char source[PATH_MAX]; /* the client's source name, as given */
 };
@@ -38,6 +40,18 @@ int dm_jobdir_create(const char *base, const char *client_cwd,
  * that is absolute or leaves ROOT/c. */
 int dm_jobdir_place(const struct dm_jobdir *jd, const char *path, char *out,
 		    size_t len);
+
+/* Has the compiler write the object under the client's name for it,
+ * `name` (relative, from the job's cwd, its directories created), given
+ * to -o as it is: with -gsplit-dwarf the object names its .dwo after it.
+ * Refuses (DM_EPROTO) what dm_jobdir_place refuses. */
+int dm_jobdir_name_object(struct dm_jobdir *jd, const char *name);
+
+/* The split DWARF file a compile with -gsplit-dwarf writes beside
+ * `object` (gcc 12 and clang 14, measured): the object's name without its
+ * last extension, plus ".dwo" ("sub/a.o" -> "sub/a.dwo", "a" ->
+ * "a.dwo", ".d.o" -> ".d.dwo").  -ENAMETOOLONG when it does not fit. */
+int dm_jobdir_dwo_name(const char *object, char *out, size_t len);
 
 /* The compiler's argv for the job: compiler, the client's flags for the
  * node, the prefix maps, -c, the source name, -o the object.  Free with

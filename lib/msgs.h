@@ -105,7 +105,8 @@
 	F(S, STRV, args, 256u * 1024)                                         \
 	F(S, STR, cwd, 4096)                                                  \
 	F(S, STR, source, 4096)                                               \
-	F(S, U32, want, 0)
+	F(S, U32, want, 0)                                                    \
+	F(S, STR, object, 4096)
 #define DM_FIELDS_JOB_RESULT(F, S)                                            \
 	F(S, U32, status, 0)                                                  \
 	F(S, U32, flags, 0)                                                   \
@@ -163,10 +164,13 @@ enum {
 				      NEED_TOOLCHAIN with the archive */
 #define DM_JOB_WANT_EXTRAS 0x4u /* JOB.want: JOB_ENV, JOB_FILES, JOB_FILE
 				  and JOB_START follow the unit */
+#define DM_JOB_WANT_DWO 0x8u /* JOB.want: return the .dwo of the object
+			       named JOB.object (-gsplit-dwarf) */
 #define DM_JOB_TTY_STDIN 0x1u  /* JOB_ENV.tty: the client's stdin is a tty */
 #define DM_JOB_TTY_STDERR 0x2u /* JOB_ENV.tty: its stderr is a terminal */
 #define DM_JOB_RESULT_OBJECT 0x1u /* JOB_RESULT.flags: object stream has data */
 #define DM_JOB_RESULT_INFRA 0x2u  /* the node failed, not the compiler */
+#define DM_JOB_RESULT_DWO 0x4u	  /* a third stream follows: the .dwo */
 /* DEMAND.want: the build cannot tell; the scheduler judges by its use */
 #define DM_DEMAND_UNKNOWN 0xffffffffu
 /* OUTCOME.kind */

@@ -16,7 +16,7 @@
 # - clang deletes the object of a failed compile and gcc keeps it.
 . "${DMAKE_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
-plan 60
+plan 69
 setup
 command -v script >/dev/null || skip_all "script(1) is not installed"
 export DMAKE_LOG=debug
@@ -172,6 +172,29 @@ is "gcc @FILE: placed remotely, no fallback" \
 	"$(summary rsp | field_of - remote) $(summary rsp | field_of - fallback)" "1 0"
 ok "... the local object, where the file says" cmp -s "rsp out.o" "$T/rsp-local.o"
 ok "... and the local stderr" cmp -s "$T/rsp.err" "$T/rsp.lerr"
+
+# ---- -gsplit-dwarf: the .dwo comes back beside the object -----------------
+
+printf '#include <stdio.h>\nstatic int g(int x) { return x + 1; }\nint f(int x) { printf("%%d", x); return g(x) * 2; }\n' >sd.c
+mkdir -p sd ref
+split_case() {
+	name=$1; shift
+	rm -f sd/* ref/*
+	"$@" -O2 -gsplit-dwarf -c sd.c -o sd/sd.o && mv sd/* ref/
+	remote "$name" "$@" -O2 -gsplit-dwarf -c sd.c -o sd/sd.o
+	is "$name -gsplit-dwarf: placed remotely, no fallback" \
+		"$(summary "$name" | field_of - remote) $(summary "$name" | field_of - fallback)" "1 0"
+	ok "... the local object and the local .dwo" \
+		sh -c 'cmp -s sd/sd.o ref/sd.o && cmp -s sd/sd.dwo ref/sd.dwo'
+}
+split_case sdgcc gcc -g
+split_case sdgxx g++ -g -x c++
+split_case sdclang clang -g -gdwarf-4
+# gcc 12 writes a .dwo without -g as well (measured)
+split_case sdnog gcc
+remote sdabs gcc -g -gsplit-dwarf -c sd.c -o "$P/sd/abs.o"
+is "... an absolute -o, which the object records, compiles here" \
+	"$(summary sdabs | field_of - local)" 1
 
 # ---- -Werror, compile errors: once, as here --------------------------------
 
