@@ -173,7 +173,8 @@ ninja_is_compiler_name(const char *name)
 	char base[256];
 	size_t n = strlen(name);
 
-	if (n == 0 || n >= sizeof(base))
+	/* The shim's own name reads like a target-prefixed `cc`. */
+	if (n == 0 || n >= sizeof(base) || strcmp(name, NINJA_SHIM_NAME) == 0)
 		return 0;
 	memcpy(base, name, n + 1);
 	/* A version suffix: gcc-12, clang-14, clang++-14, gcc-12.2. */

@@ -98,7 +98,12 @@ int ninja_gate_parent_command(int ppid, char **cmd);
  * Redirections are allowed. */
 int ninja_is_compiler_command(const char *cmd);
 
-/* 1 when NAME (a basename) is a compiler driver name dmake-cc handles. */
+/* The shim's name, as a launcher puts it first in a command. */
+#define NINJA_SHIM_NAME "dmake-cc"
+
+/* 1 when NAME (a basename) is a compiler driver name dmake-cc handles:
+ * cc, gcc, g++, c++, clang, clang++, with a target prefix or a version
+ * suffix, and not dmake-cc itself. */
 int ninja_is_compiler_name(const char *name);
 
 #endif

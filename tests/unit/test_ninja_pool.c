@@ -52,6 +52,9 @@ static const struct {
 	{"ccache cc -c a.c", 0},
 	{"cc -c 'unterminated", 0},
 	{"", 0},
+	/* The shim as CMake's compiler launcher is not a compiler itself. */
+	{"dmake-cc /usr/bin/cc -c a.c", 0},
+	{"/usr/local/bin/dmake-cc /usr/bin/cc -c a.c", 0},
 };
 
 TEST(ninja_gate_compiler_commands)
@@ -63,6 +66,17 @@ TEST(ninja_gate_compiler_commands)
 			tap_fail(__FILE__, __LINE__, "\"%s\": got %d, want %d",
 				 commands[i].cmd, got, commands[i].compiler);
 	}
+}
+
+/* The shim's own name is not a target-prefixed `cc`. */
+TEST(ninja_gate_compiler_names)
+{
+	ASSERT_EQ_INT(ninja_is_compiler_name("cc"), 1);
+	ASSERT_EQ_INT(ninja_is_compiler_name("aarch64-linux-gnu-cc"), 1);
+	ASSERT_EQ_INT(ninja_is_compiler_name("clang-14"), 1);
+	ASSERT_EQ_INT(ninja_is_compiler_name("dmake-cc"), 0);
+	ASSERT_EQ_INT(ninja_is_compiler_name("ccache"), 0);
+	ASSERT_EQ_INT(ninja_is_compiler_name(""), 0);
 }
 
 TEST(ninja_args)
