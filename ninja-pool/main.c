@@ -13,8 +13,10 @@
  * started, has exited and the connection closes.  A compiler command from
  * a rewritten rule is handed to dmake-cc instead, which takes a local
  * slot only while it preprocesses, so remote compiles are not held to
- * the local slots.  Without a coordinator, or when it cannot be reached,
- * the command simply runs: a farm that is down never fails a build.
+ * the local slots; one that already runs through dmake-cc (a compiler
+ * launcher) runs as it is, with no slot of the gate's.  Without a
+ * coordinator, or when it cannot be reached, the command simply runs: a
+ * farm that is down never fails a build.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -120,6 +122,7 @@ static int
 gate_ninja(void)
 {
 	char *cmd = NULL, shim[PATH_MAX];
+	enum ninja_cmd kind;
 	int rc;
 
 	if ((rc = ninja_gate_parent_command((int)getppid(), &cmd)) != 0) {
@@ -130,10 +133,14 @@ gate_ninja(void)
 			dm_strerror(rc));
 		return GATE_EXIT_USAGE;
 	}
-	if (getenv("DMAKE_SOCKET") != NULL && ninja_is_compiler_command(cmd) &&
-	    find_shim(shim, sizeof(shim)) == 0) {
-		/* The shell splits the words exactly as it would have; the
-		 * shim takes its own slot for preprocessing or a link. */
+	kind = getenv("DMAKE_SOCKET") != NULL ? ninja_command_kind(cmd)
+					      : NINJA_CMD_LOCAL;
+	/* The shim in the command takes its own slot for preprocessing or
+	 * a link. */
+	if (kind == NINJA_CMD_SHIM)
+		run_shell(cmd);
+	if (kind == NINJA_CMD_COMPILER && find_shim(shim, sizeof(shim)) == 0) {
+		/* The shell splits the words exactly as it would have. */
 		struct dm_buf b;
 
 		dm_buf_init(&b);

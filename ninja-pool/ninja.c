@@ -173,7 +173,8 @@ ninja_is_compiler_name(const char *name)
 	char base[256];
 	size_t n = strlen(name);
 
-	if (n == 0 || n >= sizeof(base))
+	/* The shim's own name reads like a target-prefixed `cc`. */
+	if (n == 0 || n >= sizeof(base) || strcmp(name, NINJA_SHIM_NAME) == 0)
 		return 0;
 	memcpy(base, name, n + 1);
 	/* A version suffix: gcc-12, clang-14, clang++-14, gcc-12.2. */
@@ -204,32 +205,66 @@ ninja_is_compiler_name(const char *name)
 	return 0;
 }
 
-int
-ninja_is_compiler_command(const char *cmd)
+/* The next blank-separated word of *p into out, *p moved past it.  0, or
+ * -1 when there is none or it does not fit. */
+static int
+next_word(const char **p, char *out, size_t len)
 {
-	const char *p = cmd, *w0, *slash;
-	char first[256];
+	const char *w;
 	size_t n;
+
+	while (**p == ' ' || **p == '\t')
+		(*p)++;
+	w = *p;
+	while (**p != '\0' && **p != ' ' && **p != '\t')
+		(*p)++;
+	n = (size_t)(*p - w);
+	if (n == 0 || n >= len)
+		return -1;
+	memcpy(out, w, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* A word the shell would take as it is: no quoting, expansion, pattern,
+ * assignment or newline that would make our splitting differ from its
+ * own. */
+static int
+plain_word(const char *w)
+{
+	return strpbrk(w, "'\"\\$`=*?[~{\n") == NULL;
+}
+
+static const char *
+basename_of(const char *w)
+{
+	const char *slash = strrchr(w, '/');
+
+	return slash != NULL ? slash + 1 : w;
+}
+
+/* NAME=VALUE with a plain NAME and VALUE. */
+static int
+assignment_word(const char *w)
+{
+	const char *eq = strchr(w, '=');
+
+	if (eq == NULL || eq == w || isdigit((unsigned char)w[0]))
+		return 0;
+	for (const char *c = w; c < eq; c++)
+		if (!isalnum((unsigned char)*c) && *c != '_')
+			return 0;
+	return plain_word(eq + 1);
+}
+
+/* 1 when the rest of the command, from p, holds no shell operator outside
+ * quotes and closes its quotes: one simple command (redirections are
+ * allowed). */
+static int
+one_simple_command(const char *p)
+{
 	int sq = 0, dq = 0;
 
-	while (*p == ' ' || *p == '\t')
-		p++;
-	w0 = p;
-	while (*p != '\0' && *p != ' ' && *p != '\t')
-		p++;
-	n = (size_t)(p - w0);
-	if (n == 0 || n >= sizeof(first))
-		return 0;
-	memcpy(first, w0, n);
-	first[n] = '\0';
-	/* Quoting, expansion or an assignment in the first word: leave it to
-	 * the shell. */
-	if (strpbrk(first, "'\"\\$`=*?[~{") != NULL)
-		return 0;
-	slash = strrchr(first, '/');
-	if (!ninja_is_compiler_name(slash != NULL ? slash + 1 : first))
-		return 0;
-	/* One simple command: no operator outside quotes. */
 	for (; *p != '\0'; p++) {
 		char c = *p;
 
@@ -275,4 +310,43 @@ ninja_is_compiler_command(const char *cmd)
 		}
 	}
 	return !sq && !dq;
+}
+
+enum ninja_cmd
+ninja_command_kind(const char *cmd)
+{
+	const char *p = cmd;
+	char w[4096];
+	int prefixed = 0;
+
+	if (next_word(&p, w, sizeof(w)) != 0)
+		return NINJA_CMD_LOCAL;
+	/* `env A=1 B=2` or `A=1 B=2` only set the program's environment.
+	 * They may come before the shim alone: the gate runs that command
+	 * as it is, but puts dmake-cc in front of a bare compiler call,
+	 * which would be in front of the assignments. */
+	if (plain_word(w) && strcmp(basename_of(w), "env") == 0) {
+		prefixed = 1;
+		if (next_word(&p, w, sizeof(w)) != 0)
+			return NINJA_CMD_LOCAL;
+	}
+	while (assignment_word(w)) {
+		prefixed = 1;
+		if (next_word(&p, w, sizeof(w)) != 0)
+			return NINJA_CMD_LOCAL;
+	}
+	if (!plain_word(w))
+		return NINJA_CMD_LOCAL;
+	if (strcmp(basename_of(w), NINJA_SHIM_NAME) == 0) {
+		/* A launcher (CMAKE_<LANG>_COMPILER_LAUNCHER=dmake-cc): the
+		 * compiler is the next word, as the shim reads it. */
+		if (next_word(&p, w, sizeof(w)) != 0 || !plain_word(w) ||
+		    !ninja_is_compiler_name(basename_of(w)))
+			return NINJA_CMD_LOCAL;
+		return one_simple_command(p) ? NINJA_CMD_SHIM
+					     : NINJA_CMD_LOCAL;
+	}
+	if (prefixed || !ninja_is_compiler_name(basename_of(w)))
+		return NINJA_CMD_LOCAL;
+	return one_simple_command(p) ? NINJA_CMD_COMPILER : NINJA_CMD_LOCAL;
 }

@@ -88,17 +88,43 @@ int ninja_wrap_manifest(const char *dir, const char *manifest,
  * such a shell (the gate was run by hand). */
 int ninja_gate_parent_command(int ppid, char **cmd);
 
-/* 1 when cmd is one simple command that runs a C/C++ compiler driver
- * (cc, gcc, g++, c++, clang, clang++, with a target prefix or a version
- * suffix): the gate then hands it to dmake-cc, which takes a local slot
- * only while it preprocesses (or links), instead of holding one for the
- * whole remote compile.  Anything with a shell operator (; & | ( ) `
- * $( or a newline) outside quotes, an assignment first, or any other
- * program is 0: it runs under the gate's local slot as it is.
- * Redirections are allowed. */
-int ninja_is_compiler_command(const char *cmd);
+/* The shim's name, as a launcher puts it first in a command. */
+#define NINJA_SHIM_NAME "dmake-cc"
 
-/* 1 when NAME (a basename) is a compiler driver name dmake-cc handles. */
+/* What the gate does with a rule's command. */
+enum ninja_cmd {
+	/* Anything else: it runs as it is in a local slot the gate holds
+	 * until it and everything it started have exited. */
+	NINJA_CMD_LOCAL,
+	/* One compiler call (`/usr/bin/cc ... -c x.c`): the gate hands it
+	 * to dmake-cc, which takes a local slot only while it preprocesses
+	 * (or links), instead of holding one for the whole remote compile. */
+	NINJA_CMD_COMPILER,
+	/* A compiler call behind the shim as a launcher (`dmake-cc
+	 * /usr/bin/cc ... -c x.c`, CMAKE_<LANG>_COMPILER_LAUNCHER): it runs
+	 * as it is, with no slot of the gate's, since the shim takes its
+	 * own.  A gate's slot would be held for the whole remote compile;
+	 * and where /bin/sh execs a lone command (bash does, Debian's dash
+	 * forks) the shim has the gate's pid, finds no ancestor to borrow
+	 * the slot from, and waits for a second one: for ever, once every
+	 * slot is held that way. */
+	NINJA_CMD_SHIM,
+};
+
+/* Classifies cmd.  A compiler is a driver name ninja_is_compiler_name
+ * accepts, by basename; the shim is `dmake-cc` by basename, wherever it
+ * lives, followed by such a compiler (`dmake-cc` alone, `dmake-cc
+ * --help`, `dmake-cc ccache cc` are LOCAL).  Anything with a shell
+ * operator (; & | ( ) ` $( or a newline) outside quotes, quoting or an
+ * expansion in the program's word, or any other program is LOCAL.
+ * Redirections are allowed.  Assignments (`A=1 dmake-cc cc`, `env A=1
+ * dmake-cc cc`) are allowed before the shim only: before a bare compiler
+ * the gate could not put the shim in front of it by a prefix. */
+enum ninja_cmd ninja_command_kind(const char *cmd);
+
+/* 1 when NAME (a basename) is a compiler driver name dmake-cc handles:
+ * cc, gcc, g++, c++, clang, clang++, with a target prefix or a version
+ * suffix, and not dmake-cc itself. */
 int ninja_is_compiler_name(const char *name);
 
 #endif

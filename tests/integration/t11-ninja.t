@@ -5,13 +5,14 @@
 # object equals the one of a plain `ninja` build, and the local steps
 # (generators, ar, ranlib, links), each recorded by a wrapper that counts
 # under flock how many run at once, never exceed the local slots, though
-# ninja runs with a -j far above them.
+# ninja runs with a -j far above them.  The same project configured with
+# dmake-cc as CMake's compiler launcher builds as well.
 . "${DMAKE_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
 command -v cmake >/dev/null || skip_all "cmake is not installed"
 command -v ninja >/dev/null || skip_all "ninja-build is not installed"
 
-plan 16
+plan 26
 setup
 
 # make_project DIR: 3 libraries of 6 units and one generated unit each,
@@ -109,6 +110,20 @@ printf '#!/bin/sh\nexec "%s" /usr/bin/ranlib "$@"\n' "$T/tools/rec" >"$T/tools/r
 chmod +x "$T/tools/ar" "$T/tools/ranlib"
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 steps_of() { grep -c '^start' "$1"; }
+# keep_objects DIR LIST REF: lists DIR's objects in LIST, copies them to REF.
+keep_objects() {
+	(cd "$1" && find . -name '*.o' | sort >"$2" &&
+		mkdir -p "$3" && tar -cf - -T "$2" | tar -C "$3" -xf -)
+}
+# compare_objects REF DIR LIST: bad = how many objects of LIST differ.
+compare_objects() {
+	n=0; bad=0
+	while read -r o; do
+		n=$((n + 1))
+		cmp -s "$1/$o" "$2/$o" || { bad=$((bad + 1)); diag "differs: $o"; }
+	done <"$3"
+	diag "$n objects compared, $bad differ"
+}
 
 PROJ="$T/src/proj"
 B="$PROJ/build"
@@ -125,8 +140,7 @@ REC_LOG="$T/ref.rec" ninja -C "$B" -j2 >"$T/ref-build.log" 2>&1
 is "plain ninja builds it" "$?" 0
 t1=$(date +%s.%N)
 diag "plain ninja -j2: $(elapsed "$t0" "$t1") s"
-(cd "$B" && find . -name '*.o' | sort >"$T/objects" &&
-	mkdir -p "$T/ref" && tar -cf - -T "$T/objects" | tar -C "$T/ref" -xf -)
+keep_objects "$B" "$T/objects" "$T/ref"
 ref_out="$("$B/app1") $("$B/app2")"
 is "25 objects in the reference" "$(wc -l <"$T/objects")" 25
 ninja -C "$B" -t clean >/dev/null
@@ -147,12 +161,7 @@ diag "dmake ninja: $(elapsed "$t0" "$t1") s"
 is "every compile ran remotely" "$(echo "$sum" | field_of - remote)" 25
 is "none locally" "$(echo "$sum" | field_of - local)$(echo "$sum" | field_of - fallback)" "00"
 
-n=0; bad=0
-while read -r o; do
-	n=$((n + 1))
-	cmp -s "$T/ref/$o" "$B/$o" || { bad=$((bad + 1)); diag "differs: $o"; }
-done <"$T/objects"
-diag "$n objects compared, $bad differ"
+compare_objects "$T/ref" "$B" "$T/objects"
 is "every object equals plain ninja's" "$bad" 0
 is "the programs print what they printed" "$("$B/app1") $("$B/app2")" "$ref_out"
 
@@ -207,6 +216,62 @@ rc=$?
 diag "$(summary_of "$T/nested.log")"
 ok "one local slot, steps that run make and cc: no deadlock, all built" \
 	sh -c "[ $rc -eq 0 ] && [ -f '$N/a/a.o' ] && [ -f '$N/b/b.o' ] && [ -f '$N/b.stamp' ]"
+
+# CMake's compiler launcher instead of the masquerade directory (not on
+# PATH here): every compile rule runs `dmake-cc /usr/bin/cc ...`, which
+# the gate must leave to the shim in it.  (It took `dmake-cc` for a
+# target-prefixed cc and put a second shim in front: the build failed
+# with the launcher named `dmake-cc` and hung with it named by its path.)
+# Objects record their build directory (DW_AT_comp_dir), so the
+# reference is a plain build in the same directory, configured without
+# the launcher.
+LB="$PROJ/build-launcher"
+# launcher_build LOG WHAT: DMAKE_PLACEMENT=remote dmake ninja in $LB,
+# killed after 300 s; checks that it exits 0 and sets sum.
+launcher_build() {
+	DMAKE_PLACEMENT=remote DMAKE_LOCAL_SLOTS=2 DMAKE_LOG=debug timeout 300 \
+		dmake ninja -C "$LB" >"$1" 2>&1
+	rc=$?
+	[ "$rc" -ne 124 ] || diag "dmake ninja with $2 hung: killed after 300 s"
+	is "dmake ninja with $2 exits 0, no hang" "$rc" 0
+	sum=$(summary_of "$1")
+	diag "$sum"
+}
+ok "plain ninja builds the reference of the launcher build directory" \
+	sh -c "cmake -S '$PROJ' -B '$LB' -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		>'$T/cmake-lref.log' 2>&1 &&
+		ninja -C '$LB' -j2 >'$T/lref-build.log' 2>&1"
+keep_objects "$LB" "$T/lobjects" "$T/lref"
+rm -rf "$LB"
+ok "cmake -G Ninja with dmake-cc as the C and C++ compiler launcher" \
+	sh -c "cmake -S '$PROJ' -B '$LB' -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCMAKE_C_COMPILER_LAUNCHER=dmake-cc \
+		-DCMAKE_CXX_COMPILER_LAUNCHER=dmake-cc >'$T/cmake-launcher.log' 2>&1 &&
+		grep -q '^  command = dmake-cc /usr/bin/cc ' '$LB/CMakeFiles/rules.ninja'"
+launcher_build "$T/launcher-build.log" "the launcher"
+is "all 25 launcher compiles ran remotely" "$(echo "$sum" | field_of - remote)" 25
+is "no launcher compile locally, none fell back" \
+	"$(echo "$sum" | field_of - local)$(echo "$sum" | field_of - fallback)" "00"
+# A shim borrows a slot only from a gate that holds one around it: none
+# may, or each remote compile would hold a local slot.
+is "no shim ran in a slot of the gate's" \
+	"$(grep -c 'runs in the local slot of its ancestor' "$T/launcher-build.log")" 0
+compare_objects "$T/lref" "$LB" "$T/lobjects"
+is "all 25 launcher objects equal plain ninja's" "$n $bad" "25 0"
+
+# The launcher named by its path, as it is when it is not on PATH.
+ok "cmake puts the launcher's path before the compiler" \
+	sh -c "cmake -S '$PROJ' -B '$LB' \
+		-DCMAKE_C_COMPILER_LAUNCHER='$DMAKE_BUILD_DIR/dmake-cc' \
+		>>'$T/cmake-launcher.log' 2>&1 &&
+		grep -q '^  command = $DMAKE_BUILD_DIR/dmake-cc /usr/bin/cc ' \
+			'$LB/CMakeFiles/rules.ninja' &&
+		ninja -C '$LB' -t clean >/dev/null"
+launcher_build "$T/launcher-path.log" "the launcher's path"
+compare_objects "$T/lref" "$LB" "$T/lobjects"
+is "all 25 remote, none fell back, all 25 objects equal plain ninja's" \
+	"$(echo "$sum" | field_of - remote) $(echo "$sum" | field_of - fallback) $n $bad" \
+	"25 0 25 0"
 
 # For comparison only: the same steps under plain ninja with the -j
 # dmake gave it, and no gate.

@@ -1,10 +1,11 @@
 /*
  * test_ninja_pool.c: ninja-pool/, the part of `dmake ninja` and
  * `dmake-gate` with no event loop: which commands the gate hands to the
- * shim (a table of real command lines), ninja's arguments and version,
- * the rewrite of build files (rules, continuations, include and subninja
- * with variables, the manifest's own build statement), and reading the
- * command back from the parent shell.
+ * shim or leaves to the shim already in them (a table of real command
+ * lines), ninja's arguments and version, the rewrite of build files
+ * (rules, continuations, include and subninja with variables, the
+ * manifest's own build statement), and reading the command back from
+ * the parent shell.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -18,51 +19,102 @@
 #include "../../ninja-pool/ninja.h"
 #include "tap.h"
 
+#define LOCAL NINJA_CMD_LOCAL
+#define COMPILER NINJA_CMD_COMPILER
+#define SHIM NINJA_CMD_SHIM
+
 static const struct {
 	const char *cmd;
-	int compiler;
+	enum ninja_cmd kind;
 } commands[] = {
 	/* CMake's compile rule, evaluated. */
 	{"/usr/bin/cc -DFOO -I/src/include -O2 -g -MD -MT a.o -MF a.o.d -o a.o "
 	 "-c /src/a.c",
-	 1},
-	{"  gcc -c x.c", 1},
-	{"x86_64-linux-gnu-gcc-12 -c x.c", 1},
-	{"/usr/lib/llvm-14/bin/clang++ -c x.cc -o x.o", 1},
-	{"g++-12.2 -c x.cc", 1},
+	 COMPILER},
+	{"  gcc -c x.c", COMPILER},
+	{"x86_64-linux-gnu-gcc-12 -c x.c", COMPILER},
+	{"/usr/lib/llvm-14/bin/clang++ -c x.cc -o x.o", COMPILER},
+	{"g++-12.2 -c x.cc", COMPILER},
 	/* Operators inside quotes, and redirections, are still one command. */
-	{"cc '-DSEP=\";\"' -DX=\"a|b&c\" -c x.c -o x.o", 1},
-	{"cc -c x.c -o x.o 2>x.log", 1},
+	{"cc '-DSEP=\";\"' -DX=\"a|b&c\" -c x.c -o x.o", COMPILER},
+	{"cc -c x.c -o x.o 2>x.log", COMPILER},
 	/* CMake's link rule: not a compiler first, runs under the gate. */
-	{": && /usr/bin/cc -O2 a.o b.o -o app && :", 0},
-	{"/usr/bin/cc -c a.c -o a.o && touch stamp", 0},
-	{"cc -c a.c; cc -c b.c", 0},
-	{"cc -c a.c | tee log", 0},
-	{"cc $(cat flags) -c a.c", 0},
-	{"cc `cat flags` -c a.c", 0},
-	{"cc -DX=\"$(id)\" -c a.c", 0},
-	{"(cc -c a.c)", 0},
-	{"FOO=1 cc -c a.c", 0},
-	{"\"/usr/bin/cc\" -c a.c", 0},
-	{"$CC -c a.c", 0},
-	{"cd /x && cc -c a.c", 0},
-	{"/usr/bin/ar qc libx.a a.o", 0},
-	{"/usr/bin/gcc-ar qc libx.a a.o", 0},
-	{"c++filt _Z1fv", 0},
-	{"ccache cc -c a.c", 0},
-	{"cc -c 'unterminated", 0},
-	{"", 0},
+	{": && /usr/bin/cc -O2 a.o b.o -o app && :", LOCAL},
+	{"/usr/bin/cc -c a.c -o a.o && touch stamp", LOCAL},
+	{"cc -c a.c; cc -c b.c", LOCAL},
+	{"cc -c a.c | tee log", LOCAL},
+	{"cc $(cat flags) -c a.c", LOCAL},
+	{"cc `cat flags` -c a.c", LOCAL},
+	{"cc -DX=\"$(id)\" -c a.c", LOCAL},
+	{"(cc -c a.c)", LOCAL},
+	{"FOO=1 cc -c a.c", LOCAL},
+	{"env FOO=1 cc -c a.c", LOCAL},
+	{"\"/usr/bin/cc\" -c a.c", LOCAL},
+	{"$CC -c a.c", LOCAL},
+	{"cd /x && cc -c a.c", LOCAL},
+	{"/usr/bin/ar qc libx.a a.o", LOCAL},
+	{"/usr/bin/gcc-ar qc libx.a a.o", LOCAL},
+	{"c++filt _Z1fv", LOCAL},
+	{"ccache cc -c a.c", LOCAL},
+	{"cc -c 'unterminated", LOCAL},
+	{"", LOCAL},
+	/* The shim as CMake's compiler launcher: the compile runs as it is,
+	 * the shim takes its own slot. */
+	{"/usr/local/bin/dmake-cc /usr/bin/cc -DFOO -I/src/include -O2 -g -MD "
+	 "-MT a.o -MF a.o.d -o a.o -c /src/a.c",
+	 SHIM},
+	{"dmake-cc /usr/bin/c++ -o a.o -c /src/a.cc", SHIM},
+	{"dmake-cc cc -c a.c", SHIM},
+	{"../tools/dmake-cc gcc-12 -c a.c -o a.o", SHIM},
+	{"./dmake-cc x86_64-linux-gnu-gcc -c a.c", SHIM},
+	{"  dmake-cc\t/usr/lib/llvm-14/bin/clang++ -c a.cc 2>a.log", SHIM},
+	{"env CCACHE_DISABLE=1 dmake-cc cc -c a.c", SHIM},
+	{"/usr/bin/env dmake-cc cc -c a.c", SHIM},
+	{"A=1 B=x/y dmake-cc cc -c a.c", SHIM},
+	/* A link through the launcher: the shim holds a slot for it. */
+	{"dmake-cc /usr/bin/cc a.o b.o -o app", SHIM},
+	/* Not a compile behind the shim, or not one command. */
+	{"dmake-cc", LOCAL},
+	{"/usr/bin/dmake-cc   ", LOCAL},
+	{"dmake-cc --help", LOCAL},
+	{"dmake-cc -c a.c", LOCAL},
+	{"dmake-cc ccache cc -c a.c", LOCAL},
+	{"dmake-cc dmake-cc cc -c a.c", LOCAL},
+	{"dmake-cc ar qc libx.a a.o", LOCAL},
+	{"dmake-cc cc -c a.c && touch stamp", LOCAL},
+	{"dmake-cc $CC -c a.c", LOCAL},
+	{"dmake-cc \"cc\" -c a.c", LOCAL},
+	{"\"dmake-cc\" cc -c a.c", LOCAL},
+	{"env -i dmake-cc cc -c a.c", LOCAL},
+	{"env A=\"x y\" dmake-cc cc -c a.c", LOCAL},
+	{"A=1\nrm dmake-cc cc -c a.c", LOCAL},
+	{"dmake-cc cc\nrm -c a.c", LOCAL},
+	{"env", LOCAL},
+	{"ccache dmake-cc cc -c a.c", LOCAL},
+	{"dmake-cc-wrapper cc -c a.c", LOCAL},
 };
 
-TEST(ninja_gate_compiler_commands)
+TEST(ninja_gate_command_kinds)
 {
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		int got = ninja_is_compiler_command(commands[i].cmd);
+		enum ninja_cmd got = ninja_command_kind(commands[i].cmd);
 
-		if (got != commands[i].compiler)
+		if (got != commands[i].kind)
 			tap_fail(__FILE__, __LINE__, "\"%s\": got %d, want %d",
-				 commands[i].cmd, got, commands[i].compiler);
+				 commands[i].cmd, (int)got,
+				 (int)commands[i].kind);
 	}
+}
+
+/* The shim's own name is not a target-prefixed `cc`. */
+TEST(ninja_gate_compiler_names)
+{
+	ASSERT_EQ_INT(ninja_is_compiler_name("cc"), 1);
+	ASSERT_EQ_INT(ninja_is_compiler_name("aarch64-linux-gnu-cc"), 1);
+	ASSERT_EQ_INT(ninja_is_compiler_name("clang-14"), 1);
+	ASSERT_EQ_INT(ninja_is_compiler_name("dmake-cc"), 0);
+	ASSERT_EQ_INT(ninja_is_compiler_name("ccache"), 0);
+	ASSERT_EQ_INT(ninja_is_compiler_name(""), 0);
 }
 
 TEST(ninja_args)
