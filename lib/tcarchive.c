@@ -1062,21 +1062,6 @@ out:
 
 /* ---- the client's cache ------------------------------------------------- */
 
-int
-dm_tcarchive_default_dir(char *out, size_t len)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	int n;
-
-	if (xdg != NULL && xdg[0] == '/')
-		n = snprintf(out, len, "%s/dmake/toolchains", xdg);
-	else if (home != NULL && home[0] == '/')
-		n = snprintf(out, len, "%s/.cache/dmake/toolchains", home);
-	else
-		return DM_ECONFIG;
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
 /* DIR/ID.ref: the archive's hash and size, then one line per entry it
  * was packed from, "F size mtime_s mtime_ns path", "L path\ttarget" or
  * "D path", so a changed installation is packed again. */

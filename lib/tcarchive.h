@@ -95,10 +95,6 @@ struct dm_tcarchive {
 	int reused;		  /* found in DIR, not packed now */
 };
 
-/* The client's archive cache: $XDG_CACHE_HOME/dmake/toolchains, else
- * $HOME/.cache/dmake/toolchains.  -DM_ECONFIG when neither is set. */
-int dm_tcarchive_default_dir(char *out, size_t len);
-
 /* Packs the compiler at `compiler` (as found on PATH, not resolved),
  * invoked as `name`, whose identity is tc, into DIR (created if
  * missing), or finds the archive packed for it before.  An archive is
