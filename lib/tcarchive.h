@@ -124,12 +124,4 @@ int dm_tcarchive_unpack(int fd, const char *dir, uint64_t max_bytes,
 			struct dm_tcmanifest *m, uint64_t *bytes, char *why,
 			size_t why_len);
 
-/* ---- ELF, for the packer and its tests --------------------------------- */
-
-/* Looks at an ELF file: *dynamic 1 when it has a PT_DYNAMIC segment
- * (links shared libraries), interp its PT_INTERP ("" when none).
- * Returns 1 for an ELF file, 0 for anything else, or -errno. */
-int dm_elf_inspect(const char *path, int *dynamic, char *interp,
-		   size_t interp_len);
-
 #endif
