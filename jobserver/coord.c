@@ -6,7 +6,8 @@
  * shims and gates connect to, the connection to the scheduler
  * (reconnected in the background when it drops), and the
  * toolchain-identity cache whose entries are computed on libuv's thread
- * pool.
+ * pool, through the identities kept on disk by earlier runs
+ * (lib/idcache.h).
  *
  * The pool is a FIFO in every mode.  make <= 4.3 cannot open a FIFO by
  * path, so for it (and for `run`, whose command may be any make) the
@@ -35,6 +36,7 @@
 #include "../lib/conn.h"
 #include "../lib/err.h"
 #include "../lib/fs.h"
+#include "../lib/idcache.h"
 #include "../lib/io.h"
 #include "../lib/jobserver.h"
 #include "../lib/log.h"
@@ -73,15 +75,19 @@
 
 struct coord;
 
-/* A compiler's identity, computed once per (path, name, size, mtime). */
+/* A compiler's identity, found once per (path, name, size, mtime) in
+ * this run: read from the identity cache or computed (on the thread
+ * pool, where the cache's files and locks cannot hold up the loop). */
 struct tc_entry {
 	LIST_ENTRY(tc_entry) link;
 	char *compiler, *name;
 	off_t size;
 	struct timespec mtime;
 	enum { TC_PENDING, TC_READY, TC_FAILED } state;
+	struct dm_idcache *ids; /* the coordinator's */
 	struct dm_toolchain tc;
 	int err;
+	int cached; /* read from the identity cache */
 	uv_work_t work;
 	TAILQ_HEAD(, shim) waiters;
 };
@@ -115,6 +121,7 @@ struct coord {
 	TAILQ_HEAD(, shim) slot_wait;
 	LIST_HEAD(, shim) shims;
 	LIST_HEAD(, tc_entry) tcs;
+	struct dm_idcache *ids; /* NULL when out of memory: none kept */
 
 	struct dm_pool *pool;
 	uv_poll_t pool_poll;
@@ -233,7 +240,8 @@ tc_work(uv_work_t *w)
 {
 	struct tc_entry *e = w->data;
 
-	e->err = dm_toolchain_identify(e->name, e->compiler, &e->tc);
+	e->err = dm_idcache_identify(e->ids, e->name, e->compiler, &e->tc,
+				     &e->cached);
 }
 
 static void grant_local(struct shim *s);
@@ -251,8 +259,9 @@ tc_done(uv_work_t *w, int status)
 			"local",
 			e->compiler, dm_strerror(e->err));
 	else
-		dm_info("compiler %s (%s %s %s) is toolchain %.16s", e->compiler,
-			e->tc.role, e->tc.version, e->tc.machine, e->tc.id);
+		dm_info("compiler %s (%s %s %s) is toolchain %.16s%s",
+			e->compiler, e->tc.role, e->tc.version, e->tc.machine,
+			e->tc.id, e->cached ? " (identity cache)" : "");
 	while ((s = TAILQ_FIRST(&e->waiters)) != NULL) {
 		TAILQ_REMOVE(&e->waiters, s, wait);
 		s->tcw = NULL;
@@ -285,6 +294,7 @@ tc_lookup(struct coord *co, const char *compiler, const char *name)
 	e->size = st.st_size;
 	e->mtime = st.st_mtim;
 	e->state = TC_PENDING;
+	e->ids = co->ids;
 	TAILQ_INIT(&e->waiters);
 	e->work.data = e;
 	LIST_INSERT_HEAD(&co->tcs, e, link);
@@ -1679,6 +1689,8 @@ coord_run(const struct coord_opts *o)
 	TAILQ_INIT(&co->slot_wait);
 	LIST_INIT(&co->shims);
 	LIST_INIT(&co->tcs);
+	if (dm_idcache_new(NULL, &co->ids) != 0)
+		co->ids = NULL;
 	if ((rc = dm_config_load(&co->cfg, why, sizeof(why))) != 0) {
 		dm_error("%s", why);
 		goto err_after_alloc;
@@ -1857,6 +1869,8 @@ err_after_alloc:
 	free(co->ninja_argv);
 	free(co->ninja_fopt);
 	free_tcs(co);
+	/* After uv_run(): no identification runs on the pool any more. */
+	dm_idcache_free(co->ids);
 	tcship_free(co->ship.t);
 	relay_free(co->relay);
 	free(co);

@@ -6,6 +6,7 @@
 #include <sys/queue.h>
 
 #include "../lib/err.h"
+#include "../lib/fs.h"
 #include "../lib/log.h"
 #include "tcship.h"
 
@@ -48,7 +49,7 @@ tcship_new(uv_loop_t *loop, struct tcship **out)
 		return -ENOMEM;
 	t->loop = loop;
 	LIST_INIT(&t->packs);
-	t->dir_rc = dm_tcarchive_default_dir(t->dir, sizeof(t->dir));
+	t->dir_rc = dm_user_cache_path("toolchains", t->dir, sizeof(t->dir));
 	*out = t;
 	return 0;
 }

@@ -3,10 +3,12 @@
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "fs.h"
 #include "io.h"
 
@@ -50,6 +52,21 @@ dm_mkdir_parents(const char *path, mode_t mode)
 		return -ENAMETOOLONG;
 	memcpy(tmp, path, len + 1);
 	return make(tmp, mode, 0);
+}
+
+int
+dm_user_cache_path(const char *name, char *out, size_t len)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (xdg != NULL && xdg[0] == '/')
+		n = snprintf(out, len, "%s/dmake/%s", xdg, name);
+	else if (home != NULL && home[0] == '/')
+		n = snprintf(out, len, "%s/.cache/dmake/%s", home, name);
+	else
+		return DM_ECONFIG;
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 static int

@@ -16,7 +16,6 @@
  */
 #include <archive.h>
 #include <archive_entry.h>
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -31,6 +30,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "elf.h"
 #include "err.h"
 #include "fs.h"
 #include "io.h"
@@ -190,79 +190,6 @@ dm_tcmanifest_format(const struct dm_tcmanifest *m, struct dm_buf *out)
 			      "path %s\n",
 			      m->id, m->role, m->version, m->machine,
 			      m->platform, m->name, m->driver, m->path);
-}
-
-/* ---- ELF ------------------------------------------------------------- */
-
-static uint64_t
-elf_word(const unsigned char *p, int size, int big)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < size; i++)
-		v |= (uint64_t)p[big ? size - 1 - i : i] << (8 * i);
-	return v;
-}
-
-int
-dm_elf_inspect(const char *path, int *dynamic, char *interp, size_t interp_len)
-{
-	unsigned char eh[64], ph[56];
-	uint64_t phoff, phentsize, phnum;
-	int fd, is64, big, rc = 1;
-	ssize_t n;
-
-	*dynamic = 0;
-	if (interp_len > 0)
-		interp[0] = '\0';
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
-	n = pread(fd, eh, sizeof(eh), 0);
-	if (n < 52 || memcmp(eh, ELFMAG, SELFMAG) != 0 ||
-	    (eh[EI_CLASS] != ELFCLASS32 && eh[EI_CLASS] != ELFCLASS64) ||
-	    (eh[EI_DATA] != ELFDATA2LSB && eh[EI_DATA] != ELFDATA2MSB)) {
-		close(fd);
-		return n < 0 ? -errno : 0;
-	}
-	is64 = eh[EI_CLASS] == ELFCLASS64;
-	big = eh[EI_DATA] == ELFDATA2MSB;
-	if (is64 && n < 64) {
-		close(fd);
-		return 0;
-	}
-	phoff = elf_word(eh + (is64 ? 32 : 28), is64 ? 8 : 4, big);
-	phentsize = elf_word(eh + (is64 ? 54 : 42), 2, big);
-	phnum = elf_word(eh + (is64 ? 56 : 44), 2, big);
-	if (phentsize < (is64 ? 56u : 32u) || phnum > 4096) {
-		close(fd);
-		return 0;
-	}
-	for (uint64_t i = 0; i < phnum; i++) {
-		uint64_t type, off, fsz;
-
-		if (pread(fd, ph, is64 ? 56 : 32,
-			  (off_t)(phoff + i * phentsize)) != (is64 ? 56 : 32))
-			break;
-		type = elf_word(ph, 4, big);
-		off = elf_word(ph + (is64 ? 8 : 4), is64 ? 8 : 4, big);
-		fsz = elf_word(ph + (is64 ? 32 : 16), is64 ? 8 : 4, big);
-		if (type == PT_DYNAMIC)
-			*dynamic = 1;
-		if (type == PT_INTERP && interp_len > 0) {
-			size_t want = fsz < interp_len ? (size_t)fsz
-						       : interp_len - 1;
-
-			if (pread(fd, interp, want, (off_t)off) !=
-			    (ssize_t)want) {
-				interp[0] = '\0';
-				continue;
-			}
-			interp[want] = '\0';
-			interp[strnlen(interp, want)] = '\0';
-		}
-	}
-	close(fd);
-	return rc;
 }
 
 /* ---- the set of entries -------------------------------------------------- */
@@ -712,6 +639,33 @@ add_implicit_includes(struct set *s, const char *compiler, const char *lang,
 	return 0;
 }
 
+/* One library of lib_ctx.path, with every link on its way. */
+struct lib_ctx {
+	struct set *s;
+	const char *path;
+	char *why;
+	size_t why_len;
+	int said;
+};
+
+static int
+add_lib(void *arg, const char *lib)
+{
+	struct lib_ctx *c = arg;
+	char real[PATH_MAX];
+	int rc;
+
+	if ((rc = add_chain(c->s, lib, real, sizeof(real))) != 0) {
+		say(c->why, c->why_len, "%s needs %s: %s", c->path, lib,
+		    dm_strerror(rc));
+		c->said = 1;
+		return rc;
+	}
+	/* Its own libraries are in this list already. */
+	set_find(c->s, real)->libs_done = 1;
+	return 0;
+}
+
 /* The shared libraries of every dynamic ELF file in the set, as its
  * interpreter resolves them (`ld.so --list`); files without an
  * interpreter of their own (a plugin) are resolved by the driver's. */
@@ -719,7 +673,6 @@ static int
 add_libs(struct set *s, char *why, size_t why_len)
 {
 	char loader[PATH_MAX] = "", interp[PATH_MAX], real[PATH_MAX];
-	struct dm_buf out;
 	int rc = 0, dynamic;
 
 	/* The loader: the interpreter of the first program (the driver
@@ -731,11 +684,10 @@ add_libs(struct set *s, char *why, size_t why_len)
 			snprintf(loader, sizeof(loader), "%s", interp);
 	if (loader[0] == '\0')
 		return 0; /* static binaries only */
-	dm_buf_init(&out);
 	/* The set grows while this runs: an index, not a pointer. */
 	for (size_t i = 0; i < s->n && rc == 0; i++) {
-		const char *argv[4];
-		char *text, *save = NULL, *line, *path;
+		struct lib_ctx c = {s, NULL, why, why_len, 0};
+		char *path;
 
 		if (s->v[i].kind != ENT_FILE || s->v[i].libs_done)
 			continue;
@@ -759,41 +711,13 @@ add_libs(struct set *s, char *why, size_t why_len)
 			break;
 		}
 		set_find(s, real)->libs_done = 1;
-		argv[0] = interp;
-		argv[1] = "--list";
-		argv[2] = path;
-		argv[3] = NULL;
-		dm_buf_reset(&out);
-		if ((rc = dm_spawn_capture(argv, &out, NULL, QUERY_MS)) != 0) {
+		c.path = path;
+		if ((rc = dm_elf_libs(interp, path, add_lib, &c)) != 0 &&
+		    !c.said)
 			say(why, why_len, "%s --list %s: %s", interp, path,
 			    dm_strerror(rc));
-			free(path);
-			break;
-		}
-		text = dm_buf_cstr(&out);
-		for (line = strtok_r(text, "\n", &save); line != NULL;
-		     line = strtok_r(NULL, "\n", &save)) {
-			char *lib = strstr(line, "=> "), *sp;
-
-			lib = lib ? lib + 3 : line;
-			while (*lib == ' ' || *lib == '\t')
-				lib++;
-			if (*lib != '/')
-				continue; /* the vDSO, "not found" */
-			if ((sp = strstr(lib, " (")) != NULL)
-				*sp = '\0';
-			if ((rc = add_chain(s, lib, real, sizeof(real))) !=
-			    0) {
-				say(why, why_len, "%s needs %s: %s", path, lib,
-				    dm_strerror(rc));
-				break;
-			}
-			/* Its own libraries are in this list already. */
-			set_find(s, real)->libs_done = 1;
-		}
 		free(path);
 	}
-	dm_buf_free(&out);
 	return rc;
 }
 
@@ -1061,21 +985,6 @@ out:
 }
 
 /* ---- the client's cache ------------------------------------------------- */
-
-int
-dm_tcarchive_default_dir(char *out, size_t len)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	int n;
-
-	if (xdg != NULL && xdg[0] == '/')
-		n = snprintf(out, len, "%s/dmake/toolchains", xdg);
-	else if (home != NULL && home[0] == '/')
-		n = snprintf(out, len, "%s/.cache/dmake/toolchains", home);
-	else
-		return DM_ECONFIG;
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
 
 /* DIR/ID.ref: the archive's hash and size, then one line per entry it
  * was packed from, "F size mtime_s mtime_ns path", "L path\ttarget" or

@@ -95,10 +95,6 @@ struct dm_tcarchive {
 	int reused;		  /* found in DIR, not packed now */
 };
 
-/* The client's archive cache: $XDG_CACHE_HOME/dmake/toolchains, else
- * $HOME/.cache/dmake/toolchains.  -DM_ECONFIG when neither is set. */
-int dm_tcarchive_default_dir(char *out, size_t len);
-
 /* Packs the compiler at `compiler` (as found on PATH, not resolved),
  * invoked as `name`, whose identity is tc, into DIR (created if
  * missing), or finds the archive packed for it before.  An archive is
@@ -127,13 +123,5 @@ int dm_tcarchive_pack(const char *dir, const char *compiler, const char *name,
 int dm_tcarchive_unpack(int fd, const char *dir, uint64_t max_bytes,
 			struct dm_tcmanifest *m, uint64_t *bytes, char *why,
 			size_t why_len);
-
-/* ---- ELF, for the packer and its tests --------------------------------- */
-
-/* Looks at an ELF file: *dynamic 1 when it has a PT_DYNAMIC segment
- * (links shared libraries), interp its PT_INTERP ("" when none).
- * Returns 1 for an ELF file, 0 for anything else, or -errno. */
-int dm_elf_inspect(const char *path, int *dynamic, char *interp,
-		   size_t interp_len);
 
 #endif

@@ -30,9 +30,7 @@
 
 extern char **environ;
 
-/* Bump when the facts hashed or their layout change: ids from different
- * schemes must never match. */
-#define ID_SCHEME "dmake-toolchain-2\n"
+#define ID_SCHEME DM_TOOLCHAIN_SCHEME "\n"
 
 /* Each query is a fraction of a second; this only bounds a hung one. */
 #define QUERY_TIMEOUT_MS 20000
@@ -168,28 +166,39 @@ dm_toolchain_driver_words(char *text, dm_driver_word_fn fn, void *ctx)
  * driver passes to cc1 and as (-march, -mtune, PIE, -fasynchronous-
  * unwind-tables...).  The program of each command and every word that
  * holds a '/' are left out: they name where the compiler is installed
- * and the temporary files of this run, not what it does. */
+ * and the temporary files of this run, not what it does.  The programs
+ * go to progs when the caller wants them. */
+struct driver_hash {
+	crypto_generichash_state *st;
+	struct dm_buf *progs;
+};
+
 static int
 hash_word(void *ctx, const char *w, int first)
 {
-	crypto_generichash_state *st = ctx;
+	struct driver_hash *d = ctx;
 
 	if (w == NULL)
-		crypto_generichash_update(st, (const unsigned char *)"\n", 1);
+		crypto_generichash_update(d->st, (const unsigned char *)"\n",
+					  1);
+	else if (first && d->progs != NULL)
+		return dm_buf_append(d->progs, w, strlen(w) + 1);
 	else if (!first && strchr(w, '/') == NULL)
-		crypto_generichash_update(st, (const unsigned char *)w,
+		crypto_generichash_update(d->st, (const unsigned char *)w,
 					  strlen(w) + 1);
 	return 0;
 }
 
 static int
-hash_driver(crypto_generichash_state *st, struct dm_buf *b)
+hash_driver(crypto_generichash_state *st, struct dm_buf *b,
+	    struct dm_buf *progs)
 {
+	struct driver_hash d = {st, progs};
 	char *s = dm_buf_cstr(b);
 
 	if (s == NULL)
 		return -ENOMEM;
-	return dm_toolchain_driver_words(s, hash_word, st);
+	return dm_toolchain_driver_words(s, hash_word, &d);
 }
 
 /* Copies the first line of s, trimmed, into dst; DM_ENOTOOLCHAIN when it
@@ -273,9 +282,8 @@ has_macro(char **lines, size_t n, const char *name)
 	return 0;
 }
 
-/* The path as found: a bare name is looked up on PATH as exec would. */
-static int
-resolve_path(const char *path, char *out)
+int
+dm_toolchain_resolve(const char *path, char *out)
 {
 	char cand[PATH_MAX];
 	const char *p, *end;
@@ -306,17 +314,10 @@ hash_str(crypto_generichash_state *st, const char *s)
 	crypto_generichash_update(st, (const unsigned char *)"\n", 1);
 }
 
-int
-dm_toolchain_identify(const char *name, const char *path,
-		      struct dm_toolchain *tc)
-{
-	return dm_toolchain_identify_in(name, path, NULL, tc);
-}
-
-int
-dm_toolchain_identify_in(const char *name, const char *path,
-			 const struct dm_toolchain_runner *run,
-			 struct dm_toolchain *tc)
+static int
+identify(const char *name, const char *path,
+	 const struct dm_toolchain_runner *run, struct dm_toolchain *tc,
+	 struct dm_buf *progs)
 {
 	static const char *const a_version[] = {"--version", NULL};
 	static const char *const a_machine[] = {"-dumpmachine", NULL};
@@ -351,7 +352,7 @@ dm_toolchain_identify_in(const char *name, const char *path,
 		if (path[0] != '/' || strlen(path) >= sizeof(tc->path))
 			return -EINVAL;
 		memcpy(tc->path, path, strlen(path) + 1);
-	} else if ((rc = resolve_path(path, tc->path)) != 0) {
+	} else if ((rc = dm_toolchain_resolve(path, tc->path)) != 0) {
 		return rc;
 	}
 	if ((env = query_env(run != NULL && run->env != NULL ? run->env
@@ -427,7 +428,7 @@ dm_toolchain_identify_in(const char *name, const char *path,
 		hash_str(&st, lines[i]);
 	a_driver[3] = a_macros[3];
 	if ((rc = query_fd(path, env, run, a_driver, &out, 1)) != 0 ||
-	    (rc = hash_driver(&st, &out)) != 0)
+	    (rc = hash_driver(&st, &out, progs)) != 0)
 		goto err_after_lines;
 	crypto_generichash_final(&st, hash, sizeof(hash));
 	sodium_bin2hex(tc->id, sizeof(tc->id), hash, sizeof(hash));
@@ -441,6 +442,28 @@ err_after_buf:
 	if (rc != 0)
 		memset(tc, 0, sizeof(*tc));
 	return rc;
+}
+
+int
+dm_toolchain_identify(const char *name, const char *path,
+		      struct dm_toolchain *tc)
+{
+	return identify(name, path, NULL, tc, NULL);
+}
+
+int
+dm_toolchain_identify_progs(const char *name, const char *path,
+			    struct dm_toolchain *tc, struct dm_buf *progs)
+{
+	return identify(name, path, NULL, tc, progs);
+}
+
+int
+dm_toolchain_identify_in(const char *name, const char *path,
+			 const struct dm_toolchain_runner *run,
+			 struct dm_toolchain *tc)
+{
+	return identify(name, path, run, tc, NULL);
 }
 
 int

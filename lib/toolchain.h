@@ -17,6 +17,11 @@
 
 #define DM_TOOLCHAIN_ID_LEN 64
 
+/* Bumped when the facts hashed or their layout change: ids of different
+ * schemes must never match, and whatever keeps ids (the identity cache)
+ * keeps them apart by it. */
+#define DM_TOOLCHAIN_SCHEME "dmake-toolchain-2"
+
 struct dm_toolchain {
 	char id[DM_TOOLCHAIN_ID_LEN + 1]; /* hex */
 	char role[17];	    /* "gcc", "g++", "clang" or "clang++" */
@@ -32,6 +37,22 @@ struct dm_toolchain {
  * compiler that is neither gcc nor clang, or a negative error. */
 int dm_toolchain_identify(const char *name, const char *path,
 			  struct dm_toolchain *tc);
+
+struct dm_buf;
+
+/* dm_toolchain_identify(), also appending to progs the program of each
+ * command the driver's `-###` printed for a compile, each NUL-terminated,
+ * as printed: an absolute path (gcc's cc1 or cc1plus, clang itself) or a
+ * bare name the driver looks for on PATH (gcc's `as` on Debian).  These
+ * run besides the driver and decide what it does; the identity cache
+ * watches them.  progs may hold a partial list when this fails. */
+int dm_toolchain_identify_progs(const char *name, const char *path,
+				struct dm_toolchain *tc, struct dm_buf *progs);
+
+/* The compiler as dm_toolchain_identify() finds it: a bare name looked
+ * up on PATH as exec would, then realpath(), into out (PATH_MAX bytes).
+ * 0 or -errno. */
+int dm_toolchain_resolve(const char *path, char *out);
 
 struct dm_spawn_opts;
 

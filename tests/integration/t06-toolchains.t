@@ -7,12 +7,16 @@
 # together): every compile remote, every object identical to plain
 # make's.  A second build sends nothing (the summary's toolchain_bytes),
 # and neither does a build after the node restarted (its cache index).
+# The second build's coordinator does not identify gcc again: it reads
+# the identity the first one kept ($XDG_CACHE_HOME/dmake/identities.db),
+# seen in its log and, from outside, in the -dumpmachine runs strace
+# counts.
 # Then the cache's bound: with room for one toolchain, g++ after gcc
 # drops gcc, and the object is still right.  And clang, whose archive is
 # its one binary and its libraries.
 . "${DMAKE_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
-plan 28
+plan 33
 setup
 prepare_libiberty || bail "libiberty could not be prepared"
 ok "reference build with plain make" reference_build
@@ -78,7 +82,7 @@ wait_for 5 sh -c "dmake status --json | grep -q '\"name\":\"bare\"[^{}]*\"cached
 is "bare tells the scheduler it holds it" "$(node_json bare | json_num cached)" 1
 
 find . -name '*.o' -delete; rm -f libiberty.a
-DMAKE_PLACEMENT=remote dmake make >"$T/build2.log" 2>&1
+DMAKE_PLACEMENT=remote DMAKE_LOG=info dmake make >"$T/build2.log" 2>&1
 is "a second build exits 0" "$?" 0
 sum=$(summary_of "$T/build2.log")
 diag "$sum"
@@ -86,6 +90,34 @@ is "... every compile remote" "$(echo "$sum" | field_of - remote)" "$compiles"
 is "... and no toolchain sent" "$(echo "$sum" | field_of - toolchain_bytes)" 0
 ok "... same objects" same_objects
 is "... nothing received" "$(received)" 1
+
+# Identities: computed by the first coordinator, read by the second.
+identified() { grep 'is toolchain [0-9a-f]*' "$1" | grep -v '(identity cache)'; }
+ok "the first build identified gcc and kept it" \
+	sh -c "grep -q 'is toolchain' '$T/build1.log' && ! grep -q '(identity cache)' '$T/build1.log' && test -s '$XDG_CACHE_HOME/dmake/identities.db'"
+ok "the second took it from the identity cache" \
+	grep -q 'is toolchain [0-9a-f]* (identity cache)' "$T/build2.log"
+is "... and identified no compiler itself" "$(identified "$T/build2.log")" ""
+# From outside: every identification runs the compiler's -dumpmachine
+# once.  A coordinator with the cache runs none; one with an empty
+# cache (the control) runs one.
+dumpmachine_runs() {
+	(cd "$T/src" && printf 'int one(void) { return 1; }\n' >one.c &&
+		DMAKE_SHIP_TOOLCHAINS=no strace -f -qq -e trace=execve -o "$1" \
+		dmake run -- gcc -c one.c -o one.o >"$1.out" 2>&1) ||
+		{ cat "$1.out" >>"$T/strace.log"; echo failed; return; }
+	grep -c '"-dumpmachine"' "$1"
+}
+if command -v strace >/dev/null; then
+	is "dmake run with the cache runs no -dumpmachine" \
+		"$(dumpmachine_runs "$T/strace-warm.log")" 0
+	is "... with an empty cache, one" \
+		"$(export XDG_CACHE_HOME="$T/cache-empty"
+		   dumpmachine_runs "$T/strace-cold.log")" 1
+else
+	pass "dmake run with the cache runs no -dumpmachine # SKIP no strace"
+	pass "... with an empty cache, one # SKIP no strace"
+fi
 
 # The cache outlives the node: its index is read back at start.
 eval "kill -TERM \$NODE_PID_bare; wait \$NODE_PID_bare"

@@ -79,28 +79,6 @@ TEST(tcmanifest_refuses_nonsense)
 	}
 }
 
-TEST(elf_inspect_finds_the_interpreter)
-{
-	char interp[PATH_MAX], path[PATH_MAX];
-	int dynamic;
-	FILE *f;
-
-	ASSERT_EQ_INT(
-		dm_elf_inspect("/bin/sh", &dynamic, interp, sizeof(interp)),
-		1);
-	ASSERT_TRUE(dynamic);
-	ASSERT_TRUE(interp[0] == '/' && strstr(interp, "ld") != NULL);
-	snprintf(path, sizeof(path), "%s/text", tap_tmpdir());
-	f = fopen(path, "w");
-	fputs("#!/bin/sh\n", f);
-	fclose(f);
-	ASSERT_EQ_INT(dm_elf_inspect(path, &dynamic, interp, sizeof(interp)),
-		      0);
-	ASSERT_EQ_INT(dm_elf_inspect("/nonexistent", &dynamic, interp,
-				     sizeof(interp)),
-		      -ENOENT);
-}
-
 /* An archive with one root entry of the given kind, and a manifest. */
 static void
 craft(const char *path, const char *name, mode_t type, mode_t perm,

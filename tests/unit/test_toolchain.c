@@ -247,3 +247,48 @@ TEST(toolchain_format)
 	ASSERT_TRUE(dm_toolchain_format(gcc, tiny, sizeof(tiny)) < 0);
 	free(gcc);
 }
+
+/* Whether progs (NUL-separated) holds a word ending in tail. */
+static int
+has_prog(const struct dm_buf *progs, const char *tail)
+{
+	for (size_t off = 0; off < progs->len;) {
+		const char *w = (const char *)progs->p + off;
+		size_t n = strlen(w), t = strlen(tail);
+
+		if (n >= t && strcmp(w + n - t, tail) == 0)
+			return 1;
+		off += n + 1;
+	}
+	return 0;
+}
+
+TEST(toolchain_programs_the_driver_runs)
+{
+	struct dm_toolchain *gcc = ident("gcc", "/usr/bin/gcc");
+	struct dm_toolchain tc;
+	struct dm_buf progs;
+	char real[PATH_MAX];
+
+	dm_buf_init(&progs);
+	ASSERT_OK(dm_toolchain_identify_progs("gcc", "/usr/bin/gcc", &tc,
+					      &progs));
+	ASSERT_EQ_STR(tc.id, gcc->id);
+	ASSERT_TRUE(has_prog(&progs, "/cc1"));
+	ASSERT_TRUE(!has_prog(&progs, "/cc1plus"));
+	ASSERT_TRUE(has_prog(&progs, "as")); /* bare or a path */
+	dm_buf_reset(&progs);
+	ASSERT_OK(dm_toolchain_identify_progs("g++", "/usr/bin/g++", &tc,
+					      &progs));
+	ASSERT_TRUE(has_prog(&progs, "/cc1plus"));
+	/* clang is its own compiler: -cc1 runs the driver's binary. */
+	dm_buf_reset(&progs);
+	ASSERT_OK(dm_toolchain_identify_progs("clang", "/usr/bin/clang", &tc,
+					      &progs));
+	ASSERT_TRUE(realpath("/usr/bin/clang", real) != NULL);
+	ASSERT_TRUE(has_prog(&progs, real));
+	ASSERT_OK(dm_toolchain_resolve("clang", real));
+	ASSERT_EQ_STR(real, tc.path);
+	dm_buf_free(&progs);
+	free(gcc);
+}
