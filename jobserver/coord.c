@@ -377,15 +377,18 @@ parent_of(pid_t pid)
 	return (pid_t)ppid;
 }
 
-/* The slot holder among pid's ancestors (nearest first) that has no loan
+/* The slot holder among pid and its ancestors (nearest first) with no loan
  * out now, or NULL.  only: look for that holder alone. */
 static struct shim *
 find_lender(struct coord *co, pid_t pid, struct shim *only)
 {
 	struct shim *h;
 
+	/* depth 0 is the process itself: a gate (or any launcher holding
+	 * a slot) that exec'd the command, or a shell that exec'd its last
+	 * command, is the shim now, under the same pid. */
 	for (int depth = 0; depth < 64 && pid > 1; depth++) {
-		if ((pid = parent_of(pid)) <= 1)
+		if (depth > 0 && (pid = parent_of(pid)) <= 1)
 			break;
 		LIST_FOREACH(h, &co->shims, all)
 		{

@@ -5,7 +5,7 @@
 # and scripts draw from the one pool, and compiles run on the cluster.
 . "${DMAKE_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
-plan 14
+plan 16
 setup
 
 rec_tool
@@ -83,4 +83,13 @@ sum=$(summary_of "$T/cc.log")
 diag "$sum"
 is "6 compiles ran remotely" "$(echo "$sum" | field_of - remote)" 6
 ok "the objects equal plain make's" same6
+
+# A launcher that holds the only local slot and execs the compiler: the
+# shim is then the same process (same pid), and must run in that slot
+# rather than wait for a second one that will never come.
+printf 'int one(void) { return 1; }\n' >"$P/one.c"
+(cd "$P" && DMAKE_LOCAL_SLOTS=1 timeout 60 dmake run -- \
+	dmake-gate gcc -O2 -c one.c -o one.o >"$T/exec.log" 2>&1)
+is "a gate exec'ing the shim in the one local slot: exit 0, no hang" "$?" 0
+ok "... the object is there" test -s "$P/one.o"
 finish
