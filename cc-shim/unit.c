@@ -521,12 +521,35 @@ scan_feed(struct unit_filter *f, const char *p, size_t n)
 			}
 			sc->state = L_CODE;
 			break; /* c is code */
-		case L_LINE:
+		case L_LINE: {
+			/* Fast to the last two bytes before the newline (or
+			 * the chunk's end): they and the newline say whether
+			 * it is escaped ("\\\n", "\\\r\n"). */
+			const char *nl = memchr(p + i, '\n', n - i);
+			size_t end = nl != NULL ? (size_t)(nl - p) : n;
+
+			if (end > i + 2) {
+				i = end - 2;
+				c = (unsigned char)p[i];
+				sc->esc = 0;
+			}
 			if (c == '\n' && !sc->esc)
 				sc->state = L_CODE;
 			sc->esc = c == '\\' || (sc->esc && c == '\r');
 			continue;
-		case L_BLOCK:
+		}
+		case L_BLOCK: {
+			/* Fast to the next '*'. */
+			const char *star = memchr(p + i, '*', n - i);
+
+			if (star == NULL) {
+				i = n;
+				continue;
+			}
+			i = (size_t)(star - p);
+			sc->state = L_STAR;
+			continue;
+		}
 		case L_STAR:
 			sc->state = c == '*' ? L_STAR
 				    : sc->state == L_STAR && c == '/'
