@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "../lib/auth.h"
+#include "../lib/clock.h"
 #include "../lib/config.h"
 #include "../lib/err.h"
 #include "../lib/io.h"
@@ -71,6 +72,9 @@ struct shim {
 	char toolchain[129], role[17];
 	int remote_ok;
 	struct fid fid; /* what the job needs beyond its unit (fidelity.h) */
+	/* When each step ended, µs on CLOCK_MONOTONIC (the debug log's
+	 * account of a remote compile). */
+	uint64_t t_start, t_slot, t_pp;
 };
 
 /* ---- finding the real compiler --------------------------------------- */
@@ -257,11 +261,15 @@ struct attempt {
 	char why[512];
 	int status;	 /* the compiler's exit status */
 	uint32_t cpu_ms; /* on the node */
+	uint32_t wall_ms; /* the compiler's, on the node */
 	int infra;	 /* the failure was the farm's, not the code's */
 	int here;	 /* the node was never reached for a reason of this
 			    side's: the failure counts against no node */
 	int relayed;	 /* through the coordinator */
 	int dwo;	 /* a .dwo came with the object */
+	/* µs when placed, connected (and authenticated), the job sent,
+	 * JOB_RESULT read, everything read */
+	uint64_t t_placed, t_conn, t_sent, t_result, t_done;
 };
 
 static int
@@ -434,6 +442,7 @@ run_remote(struct shim *s, const struct args *a, int unit_fd,
 	dm_io_set_timeout(fd, NODE_IO_MS);
 	if ((rc = dm_auth_client(fd, &s->key, DM_ROLE_SHIM)) != 0)
 		goto out;
+	at->t_conn = dm_now_us();
 	j.ticket = at->ticket;
 	j.toolchain = s->toolchain;
 	j.role = s->role;
@@ -459,10 +468,13 @@ run_remote(struct shim *s, const struct args *a, int unit_fd,
 	if (sent.cached + sent.sent > 0)
 		dm_debug("%s: %u files the node had, %u sent", at->node,
 			 sent.cached, sent.sent);
+	at->t_sent = dm_now_us();
 	if ((rc = ship_expect_result(fd, s->coord, &s->frame, s->toolchain, &m,
 				     at->why, sizeof(at->why))) != 0)
 		goto out;
+	at->t_result = dm_now_us();
 	at->status = (int)m.job_result.status;
+	at->wall_ms = m.job_result.wall_ms;
 	at->cpu_ms = m.job_result.cpu_ms;
 	at->infra = (m.job_result.flags & DM_JOB_RESULT_INFRA) != 0;
 	/* stderr to a file: a compile may print megabytes of warnings. */
@@ -559,7 +571,9 @@ distribute(struct shim *s, const struct args *a, int unit_fd,
 		struct attempt at = {0};
 		int rc;
 
-		if ((rc = place(s, unit_bytes, &at)) != 0) {
+		rc = place(s, unit_bytes, &at);
+		at.t_placed = dm_now_us();
+		if (rc != 0) {
 			snprintf(why, why_len, "%s",
 				 at.why[0] ? at.why : dm_strerror(rc));
 			if (rc == DM_ENOSLOT)
@@ -579,9 +593,19 @@ distribute(struct shim *s, const struct args *a, int unit_fd,
 			at.status == 0 ? DM_JOB_OK : DM_JOB_COMPILE_ERROR,
 			unit_bytes);
 		outcome(s, DM_OUTCOME_REMOTE, at.ticket, at.cpu_ms);
-		dm_debug("%s: remote: node %s%s, exit %d", a->source,
-			 at.node_name, at.relayed ? " (relayed)" : "",
-			 at.status);
+		at.t_done = dm_now_us();
+		dm_debug("%s: remote: node %s%s, exit %d; ms: slot %.1f, "
+			 "preprocess %.1f, place %.1f, connect %.1f, send "
+			 "%.1f, node %.1f (its compiler %u), results %.1f",
+			 a->source, at.node_name,
+			 at.relayed ? " (relayed)" : "", at.status,
+			 (s->t_slot - s->t_start) / 1e3,
+			 (s->t_pp - s->t_slot) / 1e3,
+			 (at.t_placed - s->t_pp) / 1e3,
+			 (at.t_conn - at.t_placed) / 1e3,
+			 (at.t_sent - at.t_conn) / 1e3,
+			 (at.t_result - at.t_sent) / 1e3, at.wall_ms,
+			 (at.t_done - at.t_result) / 1e3);
 		status = at.status;
 		got_dwo = at.dwo;
 		break;
@@ -646,6 +670,7 @@ main(int argc, char **argv)
 	uint64_t unit_bytes = 0;
 	int unit_fd = -1, rc, status;
 
+	s.t_start = dm_now_us();
 	dm_log_init("dmake-cc", DM_LOG_WARN);
 	signal(SIGPIPE, SIG_IGN);
 	base = base ? base + 1 : argv[0];
@@ -693,7 +718,9 @@ main(int argc, char **argv)
 		/* Not ours to understand: the compiler will say what is wrong. */
 		memset(&a, 0, sizeof(a));
 	}
-	if ((rc = acquire_local(&s)) != 0) {
+	rc = acquire_local(&s);
+	s.t_slot = dm_now_us();
+	if (rc != 0) {
 		dm_warn("dmake coordinator: %s; compiling locally",
 			dm_strerror(rc));
 		close(s.coord);
@@ -728,6 +755,7 @@ main(int argc, char **argv)
 		goto fallback;
 	}
 	rc = preprocess(&s, &a, &unit_fd, &unit_bytes);
+	s.t_pp = dm_now_us();
 	if (rc == 1) {
 		/* The local compile reports the preprocessor's words. */
 		outcome(&s, DM_OUTCOME_LOCAL, 0, 0);
