@@ -12,7 +12,7 @@
 command -v cmake >/dev/null || skip_all "cmake is not installed"
 command -v ninja >/dev/null || skip_all "ninja-build is not installed"
 
-plan 26
+plan 31
 setup
 
 # make_project DIR: 3 libraries of 6 units and one generated unit each,
@@ -272,6 +272,34 @@ compare_objects "$T/lref" "$LB" "$T/lobjects"
 is "all 25 remote, none fell back, all 25 objects equal plain ninja's" \
 	"$(echo "$sum" | field_of - remote) $(echo "$sum" | field_of - fallback) $n $bad" \
 	"25 0 25 0"
+
+# ninja >= 1.13 takes its parallelism from the jobserver: dmake must
+# hand it the FIFO in MAKEFLAGS and no -j.  Debian 12 has no ninja 1.13,
+# so the real 1.11 stands behind a script that says it is 1.13 and
+# records what it was given; 1.11 ignores MAKEFLAGS and runs its own
+# default -j, which the gate still holds to the local slots.
+mkdir -p "$T/n13"
+cat >"$T/n13/ninja" <<N13
+#!/bin/sh
+[ "\$1" = --version ] && { echo 1.13.1; exit 0; }
+printf 'MAKEFLAGS=%s\nARGS=%s\n' "\$MAKEFLAGS" "\$*" >>"$T/n13.env"
+exec $(command -v ninja) "\$@"
+N13
+chmod +x "$T/n13/ninja"
+ninja -C "$B" -t clean >/dev/null
+PATH="$T/n13:$PATH" DMAKE_PLACEMENT=remote DMAKE_LOCAL_SLOTS=2 \
+	REC_LOG="$T/n13.rec" timeout 300 dmake ninja -C "$B" >"$T/n13-build.log" 2>&1
+is "a ninja that says 1.13: dmake ninja exits 0" "$?" 0
+ok "... its MAKEFLAGS name the FIFO jobserver" \
+	grep -q '^MAKEFLAGS=.*--jobserver-auth=fifo:/' "$T/n13.env"
+ok "... and dmake gave it no -j" \
+	sh -c "grep -q '^ARGS=' '$T/n13.env' &&
+		! grep -qE '^ARGS=(.* )?-j' '$T/n13.env'"
+sum=$(summary_of "$T/n13-build.log")
+compare_objects "$T/ref" "$B" "$T/objects"
+is "... all 25 compiles remote, objects equal plain ninja's" \
+	"$(echo "$sum" | field_of - remote) $bad" "25 0"
+ok "... local steps within the 2 local slots" test "$(peak_of "$T/n13.rec")" -le 2
 
 # For comparison only: the same steps under plain ninja with the -j
 # dmake gave it, and no gate.
