@@ -12,7 +12,7 @@
 struct proc {
 	pid_t pid, ppid;
 	int is_make;
-	int in_tree;
+	int in_tree; /* 0 not known yet, 1 root's descendant, 2 not */
 };
 
 /* pid, ppid and whether comm is make, from /proc/PID/stat ("PID (COMM)
@@ -50,6 +50,78 @@ read_stat(const char *pid, struct proc *p)
 	return 0;
 }
 
+static int
+cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int
+by_pid(const void *a, const void *b)
+{
+	return cmp_pid(&((const struct proc *)a)->pid,
+		       &((const struct proc *)b)->pid);
+}
+
+static struct proc *
+find(struct proc *v, size_t n, pid_t pid)
+{
+	struct proc key = {.pid = pid};
+
+	return bsearch(&key, v, n, sizeof(*v), by_pid);
+}
+
+/* Whether p is root or below it; the answer is kept in in_tree along the
+ * way up, so each process is climbed through once. */
+static int
+descends(struct proc *v, size_t n, struct proc *p, pid_t root)
+{
+	struct proc *chain[256];
+	size_t k = 0;
+	int yes = 0;
+
+	for (struct proc *q = p; q != NULL;) {
+		if (q->in_tree != 0) {
+			yes = q->in_tree == 1;
+			break;
+		}
+		if (q->pid == root) {
+			yes = 1;
+			chain[k++] = q;
+			break;
+		}
+		if (k == sizeof(chain) / sizeof(chain[0]))
+			return 0; /* deeper than any build: not ours (and
+				     nothing cached: the rest is unknown) */
+		chain[k++] = q;
+		q = q->ppid > 0 ? find(v, n, q->ppid) : NULL;
+	}
+	while (k > 0)
+		chain[--k]->in_tree = yes ? 1 : 2;
+	return yes;
+}
+
+/* How many entries of the sorted pp equal pid. */
+static unsigned
+count_of(const pid_t *pp, size_t n, pid_t pid)
+{
+	size_t lo = 0, hi = n, c = 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (pp[mid] < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (lo + c < n && pp[lo + c] == pid)
+		c++;
+	return (unsigned)c;
+}
+
 static uint64_t
 mix(uint64_t h, uint64_t v)
 {
@@ -65,7 +137,7 @@ proctree_tokens_held(pid_t root, unsigned *held, uint64_t *sig)
 	struct dirent *e;
 	uint64_t h = 14695981039346656037ull;
 	unsigned total = 0;
-	int changed;
+	pid_t *pp;
 	DIR *d;
 
 	if ((d = opendir("/proc")) == NULL)
@@ -87,36 +159,27 @@ proctree_tokens_held(pid_t root, unsigned *held, uint64_t *sig)
 	}
 	closedir(d);
 
-	/* Mark root's descendants: parents may be listed after children,
-	 * so repeat until nothing changes (a build's tree is shallow). */
+	/* Sorted by pid, for lookups; ppids sorted apart, for counting
+	 * children: O(n log n) however many processes the machine runs. */
+	qsort(v, n, sizeof(*v), by_pid);
+	if ((pp = malloc((n ? n : 1) * sizeof(*pp))) == NULL) {
+		free(v);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++)
-		if (v[i].pid == root)
-			v[i].in_tree = 1;
-	do {
-		changed = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (v[i].in_tree)
-				continue;
-			for (size_t j = 0; j < n; j++)
-				if (v[j].in_tree && v[j].pid == v[i].ppid) {
-					v[i].in_tree = changed = 1;
-					break;
-				}
-		}
-	} while (changed);
-
+		pp[i] = v[i].ppid;
+	qsort(pp, n, sizeof(*pp), cmp_pid);
 	for (size_t i = 0; i < n; i++) {
-		unsigned children = 0;
+		unsigned children;
 
-		if (!v[i].in_tree || !v[i].is_make)
+		if (!v[i].is_make || !descends(v, n, &v[i], root))
 			continue;
-		for (size_t j = 0; j < n; j++)
-			if (v[j].ppid == v[i].pid)
-				children++;
+		children = count_of(pp, n, v[i].pid);
 		if (children > 1)
 			total += children - 1;
 		h = mix(mix(h, (uint64_t)v[i].pid), children);
 	}
+	free(pp);
 	free(v);
 	*held = total;
 	*sig = mix(h, total);
