@@ -82,23 +82,31 @@ is_hex64(const char *s)
 	return 1;
 }
 
-/* An absolute path with no empty, "." or ".." component. */
+/* The components of the relative path c (not empty, not starting with
+ * '/'): none "." or "..", none empty but, when trailing_slash, the last
+ * (a directory's "dir/"). */
 static int
-clean_abs_path(const char *p)
+clean_components(const char *c, int trailing_slash)
 {
-	if (p[0] != '/' || p[1] == '\0')
-		return 0;
-	for (const char *c = p + 1;;) {
+	for (;;) {
 		const char *end = strchrnul(c, '/');
 		size_t n = (size_t)(end - c);
 
-		if (n == 0 || (n == 1 && c[0] == '.') ||
+		if ((n == 0 && !(trailing_slash && *end == '\0')) ||
+		    (n == 1 && c[0] == '.') ||
 		    (n == 2 && c[0] == '.' && c[1] == '.'))
 			return 0;
 		if (*end == '\0')
 			return 1;
 		c = end + 1;
 	}
+}
+
+/* An absolute path with no empty, "." or ".." component. */
+static int
+clean_abs_path(const char *p)
+{
+	return p[0] == '/' && p[1] != '\0' && clean_components(p + 1, 0);
 }
 
 static int
@@ -1215,17 +1223,7 @@ member_ok(const char *name)
 	if (strcmp(name, "manifest") != 0 && strcmp(name, "root") != 0 &&
 	    strncmp(name, "root/", 5) != 0)
 		return 0;
-	for (const char *c = name;;) {
-		const char *end = strchrnul(c, '/');
-		size_t n = (size_t)(end - c);
-
-		if ((n == 0 && *end != '\0') || (n == 1 && c[0] == '.') ||
-		    (n == 2 && c[0] == '.' && c[1] == '.'))
-			return 0;
-		if (*end == '\0')
-			return 1;
-		c = end + 1;
-	}
+	return clean_components(name, 1);
 }
 
 /* Opens the directory that holds name's last component, below dirfd,
