@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sodium.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../lib/err.h"
@@ -244,6 +245,102 @@ hash_file(const char *name, uint8_t *out)
 	return 0;
 }
 
+/* What stat() says of a regular file, as the coordinator keys its hash
+ * memory (DM_HASH_KEY: device, inode, size, mtime, ctime).  *recent:
+ * changed in the last 2 s, so a write within the same clock tick could
+ * keep the key; such a hash is not handed to the coordinator. */
+static int
+file_key(const char *name, uint8_t *key, int *recent)
+{
+	struct stat st;
+	uint64_t v[5];
+	struct timespec now;
+
+	if (stat(name, &st) != 0 || !S_ISREG(st.st_mode))
+		return -1;
+	v[0] = (uint64_t)st.st_dev;
+	v[1] = (uint64_t)st.st_ino;
+	v[2] = (uint64_t)st.st_size;
+	v[3] = (uint64_t)st.st_mtim.tv_sec * 1000000000u +
+	       (uint64_t)st.st_mtim.tv_nsec;
+	v[4] = (uint64_t)st.st_ctim.tv_sec * 1000000000u +
+	       (uint64_t)st.st_ctim.tv_nsec;
+	for (int i = 0; i < 5; i++)
+		for (int b = 0; b < 8; b++)
+			key[i * 8 + b] = (uint8_t)(v[i] >> (56 - 8 * b));
+	clock_gettime(CLOCK_REALTIME, &now);
+	*recent = st.st_ctim.tv_sec + 2 >= now.tv_sec ||
+		  st.st_mtim.tv_sec + 2 >= now.tv_sec;
+	return 0;
+}
+
+/* The hashes of files v[0..n) into hashes: those the coordinator
+ * remembers, the others computed here (and told to it).  Without a
+ * coordinator, or when it does not answer, all computed here. */
+static int
+resolve_hashes(int coord, struct dm_buf *frame, struct unit_file *const *v,
+	       uint32_t n, const uint8_t *keys, const uint8_t *recent,
+	       uint8_t *hashes, struct fid_sent *sent)
+{
+	struct dm_msg_hash_req q = {.keys = keys, .keys_n = n * DM_HASH_KEY};
+	uint8_t known[DM_JOB_FILES_MAX / 8] = {0};
+	uint8_t fresh[DM_JOB_FILES_MAX / 8] = {0}; /* computed, to tell */
+	union dm_msg r;
+	char why[256];
+	uint32_t put = 0;
+	int asked = 0;
+
+	if (coord >= 0 && dm_io_send(coord, DM_MSG_HASH_REQ, &q) == 0 &&
+	    dm_io_expect(coord, frame, DM_MSG_HASH_ANS, &r, why,
+			 sizeof(why)) == 0) {
+		if (r.hash_ans.hashes_n == n * FID_HASH &&
+		    r.hash_ans.known_n == (n + 7) / 8) {
+			memcpy(hashes, r.hash_ans.hashes, (size_t)n * FID_HASH);
+			memcpy(known, r.hash_ans.known, (n + 7) / 8);
+			asked = 1;
+		}
+		dm_msg_free(DM_MSG_HASH_ANS, &r);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (known[i / 8] & (1u << (i % 8))) {
+			sent->remembered++;
+			continue;
+		}
+		if (hash_file(v[i]->name, hashes + (size_t)i * FID_HASH) != 0) {
+			memset(hashes + (size_t)i * FID_HASH, 0, FID_HASH);
+		} else if (asked && !recent[i]) {
+			fresh[i / 8] |= (uint8_t)(1u << (i % 8));
+			put++;
+		}
+	}
+	if (put > 0) {
+		/* Pack the new ones to the front of scratch copies. */
+		uint8_t *pk = malloc((size_t)put * DM_HASH_KEY);
+		uint8_t *ph = malloc((size_t)put * FID_HASH);
+		uint32_t k = 0;
+
+		for (uint32_t i = 0; pk != NULL && ph != NULL && i < n; i++) {
+			if (!(fresh[i / 8] & (1u << (i % 8))))
+				continue;
+			memcpy(pk + (size_t)k * DM_HASH_KEY,
+			       keys + (size_t)i * DM_HASH_KEY, DM_HASH_KEY);
+			memcpy(ph + (size_t)k * FID_HASH,
+			       hashes + (size_t)i * FID_HASH, FID_HASH);
+			k++;
+		}
+		if (pk != NULL && ph != NULL && k > 0)
+			(void)dm_io_send(coord, DM_MSG_HASH_PUT,
+					 &(struct dm_msg_hash_put){
+						 .keys = pk,
+						 .keys_n = k * DM_HASH_KEY,
+						 .hashes = ph,
+						 .hashes_n = k * FID_HASH});
+		free(pk);
+		free(ph);
+	}
+	return 0;
+}
+
 /* One JOB_FILES of files v[0..n), then those the node asks for. */
 static int
 send_batch(int sock, struct dm_buf *frame, struct unit_file *const *v,
@@ -281,45 +378,54 @@ send_batch(int sock, struct dm_buf *frame, struct unit_file *const *v,
 /* The files the unit names: their hashes first, in batches that fit a
  * JOB_FILES, and the content of those the node's cache lacks. */
 static int
-send_files(const struct fid *f, int sock, struct dm_buf *frame,
+send_files(const struct fid *f, int sock, int coord, struct dm_buf *frame,
 	   struct fid_sent *sent)
 {
 	struct unit_file **v = calloc(DM_JOB_FILES_MAX, sizeof(*v));
 	char **paths = calloc(DM_JOB_FILES_MAX, sizeof(*paths));
 	uint8_t *hashes = malloc((size_t)DM_JOB_FILES_MAX * FID_HASH);
+	uint8_t *keys = malloc((size_t)DM_JOB_FILES_MAX * DM_HASH_KEY);
+	uint8_t *recent = malloc(DM_JOB_FILES_MAX);
 	uint32_t n = 0;
 	size_t bytes = 0;
-	int rc = 0;
+	int rc = 0, fresh;
 
-	if (v == NULL || paths == NULL || hashes == NULL) {
+	if (v == NULL || paths == NULL || hashes == NULL || keys == NULL ||
+	    recent == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < f->files.n && rc == 0; i++) {
-		struct unit_file *u = &f->files.v[i];
-		size_t len = strlen(u->node);
+	for (size_t i = 0; i <= f->files.n && rc == 0; i++) {
+		struct unit_file *u = i < f->files.n ? &f->files.v[i] : NULL;
+		size_t len = u != NULL ? strlen(u->node) : 0;
 
-		if (n == DM_JOB_FILES_MAX || bytes + len > 256 * 1024) {
-			rc = send_batch(sock, frame, v, n, paths, hashes, sent);
+		if (n > 0 && (u == NULL || n == DM_JOB_FILES_MAX ||
+			      bytes + len > 256 * 1024)) {
+			if ((rc = resolve_hashes(coord, frame, v, n, keys,
+						 recent, hashes, sent)) == 0)
+				rc = send_batch(sock, frame, v, n, paths,
+						hashes, sent);
 			n = 0;
 			bytes = 0;
 		}
-		if (rc != 0 || hash_file(u->name, hashes + (size_t)n * FID_HASH))
+		if (u == NULL || rc != 0 ||
+		    file_key(u->name, keys + (size_t)n * DM_HASH_KEY, &fresh))
 			continue;
+		recent[n] = (uint8_t)fresh;
 		v[n++] = u;
 		bytes += len;
 	}
-	if (rc == 0 && n > 0)
-		rc = send_batch(sock, frame, v, n, paths, hashes, sent);
 out:
 	free(v);
 	free(paths);
 	free(hashes);
+	free(keys);
+	free(recent);
 	return rc;
 }
 
 int
-fid_send_extras(const struct fid *f, int fd, struct dm_buf *frame,
+fid_send_extras(const struct fid *f, int fd, int coord, struct dm_buf *frame,
 		struct fid_sent *sent)
 {
 	struct dm_msg_job_env e = {0};
@@ -334,7 +440,7 @@ fid_send_extras(const struct fid *f, int fd, struct dm_buf *frame,
 	if ((rc = dm_io_send(fd, DM_MSG_JOB_ENV, &e)) != 0)
 		return rc;
 	if (f->node_source != NULL &&
-	    (rc = send_files(f, fd, frame, sent)) != 0)
+	    (rc = send_files(f, fd, coord, frame, sent)) != 0)
 		return rc;
 	return dm_io_send(fd, DM_MSG_JOB_START, &(struct dm_msg_job_start){0});
 }

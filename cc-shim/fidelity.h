@@ -59,15 +59,17 @@ void fid_job(const struct fid *f, struct dm_msg_job *j);
 
 /* What became of the files a gcc unit names. */
 struct fid_sent {
-	uint32_t cached; /* the node had them (JOB_FILES_NEED) */
-	uint32_t sent;	 /* sent whole */
+	uint32_t cached;     /* the node had them (JOB_FILES_NEED) */
+	uint32_t sent;	     /* sent whole */
+	uint32_t remembered; /* hashes the coordinator had (HASH_REQ) */
 };
 #define FID_HASH 32 /* BLAKE2b-256, JOB_FILES.hashes */
 
 /* Sends the extras on the node's socket, right after the unit: the
- * files by hash first, then those the node asks for (read with frame). */
-int fid_send_extras(const struct fid *f, int fd, struct dm_buf *frame,
-		    struct fid_sent *sent);
+ * files by hash first (hashes the coordinator remembers taken from it,
+ * when coord >= 0), then those the node asks for (read with frame). */
+int fid_send_extras(const struct fid *f, int fd, int coord,
+		    struct dm_buf *frame, struct fid_sent *sent);
 
 /* A file for the node's stderr, beside the object (the user can write
  * there; the object goes there too), unnamed.  Returns the fd or a

@@ -463,11 +463,13 @@ run_remote(struct shim *s, const struct args *a, int unit_fd,
 		goto out;
 	lseek(unit_fd, 0, SEEK_SET);
 	if ((rc = dm_stream_send_fd(fd, unit_fd)) != 0 ||
-	    (rc = fid_send_extras(&s->fid, fd, &s->frame, &sent)) != 0)
+	    (rc = fid_send_extras(&s->fid, fd, s->coord, &s->frame, &sent)) !=
+		    0)
 		goto out;
 	if (sent.cached + sent.sent > 0)
-		dm_debug("%s: %u files the node had, %u sent", at->node,
-			 sent.cached, sent.sent);
+		dm_debug("%s: %u files the node had, %u sent; %u hashes "
+			 "from dmake",
+			 at->node, sent.cached, sent.sent, sent.remembered);
 	at->t_sent = dm_now_us();
 	if ((rc = ship_expect_result(fd, s->coord, &s->frame, s->toolchain, &m,
 				     at->why, sizeof(at->why))) != 0)

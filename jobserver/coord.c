@@ -45,6 +45,7 @@
 #include "../lib/toolchain.h"
 #include "../ninja-pool/ninja.h"
 #include "coord.h"
+#include "hashes.h"
 #include "proctree.h"
 #include "relay.h"
 #include "serve.h"
@@ -183,6 +184,7 @@ struct coord {
 	} ship;
 
 	struct relay *relay; /* shims' connections to nodes (relay.h) */
+	struct hashes *hashes; /* header hashes shims computed (hashes.h) */
 
 	unsigned n_remote, n_local, n_fallback;
 	unsigned peak_tokens;
@@ -613,6 +615,43 @@ shim_msg(struct dm_conn *c, uint16_t type, union dm_msg *m)
 		co->ship.bytes += m->toolchain_sent.bytes;
 		co->ship.sent++;
 		break;
+	case DM_MSG_HASH_REQ: {
+		const struct dm_msg_hash_req *r = &m->hash_req;
+		size_t n = r->keys_n / DM_HASH_KEY;
+		uint8_t known[DM_JOB_FILES_MAX / 8], *out;
+		struct dm_msg_hash_ans a = {0};
+
+		if (r->keys_n % DM_HASH_KEY != 0 ||
+		    (out = malloc(n * 32 + 1)) == NULL) {
+			dm_conn_fail(c, DM_EPROTO, "HASH_REQ: keys of 40 bytes");
+			return;
+		}
+		if (co->hashes != NULL)
+			hashes_lookup(co->hashes, r->keys, n, out, known);
+		else
+			memset(known, 0, sizeof(known));
+		a.hashes = out;
+		a.hashes_n = (uint32_t)(n * 32);
+		a.known = known;
+		a.known_n = (uint32_t)((n + 7) / 8);
+		dm_conn_send(c, DM_MSG_HASH_ANS, &a);
+		free(out);
+		break;
+	}
+	case DM_MSG_HASH_PUT: {
+		const struct dm_msg_hash_put *r = &m->hash_put;
+
+		if (r->keys_n % DM_HASH_KEY != 0 ||
+		    r->hashes_n != r->keys_n / DM_HASH_KEY * 32) {
+			dm_conn_fail(c, DM_EPROTO,
+				     "HASH_PUT: a 32-byte hash per 40-byte key");
+			return;
+		}
+		if (co->hashes != NULL)
+			(void)hashes_put(co->hashes, r->keys, r->hashes,
+					 r->keys_n / DM_HASH_KEY);
+		break;
+	}
 	case DM_MSG_RELAY:
 		/* First, so the connection holds nothing (slot, ticket) that
 		 * its closing as a shim would have to give back. */
@@ -1749,6 +1788,7 @@ coord_run(const struct coord_opts *o)
 		goto err_after_rundir;
 	}
 	co->loop = uv_default_loop();
+	co->hashes = hashes_new(); /* NULL: shims hash every file */
 	if ((rc = ship_init(co)) != 0 ||
 	    (rc = relay_new(co->loop, &co->relay)) != 0) {
 		dm_error("%s", dm_strerror(rc));
@@ -1856,6 +1896,8 @@ coord_run(const struct coord_opts *o)
 err_after_loop:
 	uv_loop_close(co->loop);
 err_after_pool:
+	hashes_free(co->hashes);
+	co->hashes = NULL;
 	dm_pool_destroy(co->pool);
 err_after_rundir:
 	unlink(co->sockpath);
@@ -1876,6 +1918,7 @@ err_after_alloc:
 	dm_idcache_free(co->ids);
 	tcship_free(co->ship.t);
 	relay_free(co->relay);
+	hashes_free(co->hashes);
 	free(co);
 	return ret;
 }

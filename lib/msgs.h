@@ -56,7 +56,10 @@
 	X(TOOLCHAIN_SENT, 118, toolchain_sent)                                \
 	X(RELAY, 119, relay)                                                  \
 	X(RELAY_OK, 120, relay_ok)                                            \
-	X(RELAY_FAIL, 121, relay_fail)
+	X(RELAY_FAIL, 121, relay_fail)                                        \
+	X(HASH_REQ, 122, hash_req)                                            \
+	X(HASH_ANS, 123, hash_ans)                                            \
+	X(HASH_PUT, 124, hash_put)
 
 #define DM_FIELDS_ERROR(F, S) F(S, U32, code, 0) F(S, STR, text, 4096)
 #define DM_FIELDS_PING(F, S) F(S, U64, seq, 0)
@@ -151,6 +154,16 @@
 #define DM_FIELDS_RELAY(F, S) F(S, STR, node_addr, 256)
 #define DM_FIELDS_RELAY_OK(F, S)
 #define DM_FIELDS_RELAY_FAIL(F, S) F(S, U32, code, 0) F(S, STR, reason, 1024)
+/* A file's identity for the coordinator's hash memory: device, inode,
+ * size, mtime and ctime in ns, 5 big-endian u64. */
+#define DM_HASH_KEY 40
+#define DM_FIELDS_HASH_REQ(F, S) F(S, BLOB, keys, DM_JOB_FILES_MAX * DM_HASH_KEY)
+#define DM_FIELDS_HASH_ANS(F, S)                                              \
+	F(S, BLOB, hashes, DM_JOB_FILES_MAX * 32)                             \
+	F(S, BLOB, known, DM_JOB_FILES_MAX / 8)
+#define DM_FIELDS_HASH_PUT(F, S)                                              \
+	F(S, BLOB, keys, DM_JOB_FILES_MAX * DM_HASH_KEY)                      \
+	F(S, BLOB, hashes, DM_JOB_FILES_MAX * 32)
 
 /* JOB_END.result and JOB_RESULT */
 enum {

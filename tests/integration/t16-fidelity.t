@@ -16,7 +16,7 @@
 # - clang deletes the object of a failed compile and gcc keeps it.
 . "${DMAKE_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
-plan 69
+plan 72
 setup
 command -v script >/dev/null || skip_all "script(1) is not installed"
 export DMAKE_LOG=debug
@@ -162,6 +162,23 @@ ok "the header changed: stderr byte-identical to the local one" \
 ok "... quoting the header as it is now" grep -q 'int fresh_two;' "$T/hb2.err"
 ok "... which was sent again" \
 	sh -c "files_line() { grep 'files laid out:' '$T/n1.log' | tail -n 1; }; files_line | grep -q ', 1 received'"
+
+# The build's coordinator remembers the hashes its shims computed: the
+# second unit of one build hashes none of the headers it shares.  (The
+# files must be older than 2 s: a newer one may still change within its
+# clock tick, and its hash is not kept.)
+touch -d '-1 minute' hh.h ha.c hb.c
+DMAKE_PLACEMENT=remote DMAKE_LOG=debug PATH="$T/wrap:$PATH" \
+	dmake run -- sh -c 'gcc -Wall -c ha.c -o ha.o && gcc -Wall -c hb.c -o hb.o' \
+	>"$T/hashes.log" 2>&1
+hashes_line() { grep 'hashes from dmake' "$T/hashes.log" | sed -n "$1p"; }
+diag "first: $(hashes_line 1 | sed 's/.*: //')"
+diag "second: $(hashes_line 2 | sed 's/.*: //')"
+ok "the first unit of a build computes its hashes" \
+	sh -c "echo '$(hashes_line 1)' | grep -q '; 0 hashes from dmake'"
+ok "... the second takes those it shares from the coordinator" \
+	sh -c "echo '$(hashes_line 2)' | grep -q '; 2[0-9] hashes from dmake'"
+ok "... and its object is still the local one" cmp -s hb.o "$T/hb2-local.o"
 
 # ---- a response file: read here as gcc reads it, compiled there ----------
 
