@@ -177,21 +177,41 @@ struct parse {
 	int nomem;
 };
 
+/* Room for `extra` more entries and the NULL after them. */
+static int
+vec_reserve(struct vec *v, size_t extra)
+{
+	size_t cap = v->cap ? v->cap : 16;
+	char **nv;
+
+	while (v->n + extra + 1 > cap)
+		cap *= 2;
+	if (cap == v->cap)
+		return 0;
+	if ((nv = realloc(v->v, cap * sizeof(*nv))) == NULL)
+		return -ENOMEM;
+	v->v = nv;
+	v->cap = cap;
+	return 0;
+}
+
 static int
 vec_push(struct vec *v, char *s)
 {
-	if (v->n + 2 > v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 16;
-		char **nv = realloc(v->v, cap * sizeof(*nv));
-
-		if (nv == NULL)
-			return -ENOMEM;
-		v->v = nv;
-		v->cap = cap;
-	}
+	if (vec_reserve(v, 1) != 0)
+		return -ENOMEM;
 	v->v[v->n++] = s;
 	v->v[v->n] = NULL;
 	return 0;
+}
+
+static void
+vec_free(struct vec *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		free(v->v[i]);
+	free(v->v);
+	memset(v, 0, sizeof(*v));
 }
 
 static void
@@ -765,25 +785,25 @@ finish(struct parse *p)
 /* The words of a response file as gcc's driver (libiberty's buildargv)
  * splits them: white space separates; '...' and "..." quote; a backslash
  * takes the next character as it is, in quotes too.  The text ends at
- * its first NUL.  Appended to *v. */
+ * its first NUL.  Appended to w (strings it owns). */
 static int
-split_words(const char *text, char ***v, size_t *n, size_t *cap)
+split_words(const char *text, struct vec *w)
 {
 	static const char space[] = " \t\n\v\f\r";
-	struct dm_buf w;
+	struct dm_buf b;
 	const char *t = text;
 	int rc = 0;
 
-	dm_buf_init(&w);
+	dm_buf_init(&b);
 	while (rc == 0) {
-		char q = 0;
+		char q = 0, *word;
 
 		while (*t != '\0' && strchr(space, *t) != NULL)
 			t++;
 		if (*t == '\0')
 			break;
-		dm_buf_reset(&w);
-		for (; *t != '\0'; t++) {
+		dm_buf_reset(&b);
+		for (; *t != '\0' && rc == 0; t++) {
 			char c = *t;
 
 			if (c == '\\' && t[1] != '\0') {
@@ -797,53 +817,43 @@ split_words(const char *text, char ***v, size_t *n, size_t *cap)
 			} else if (q == 0 && strchr(space, c) != NULL) {
 				break;
 			}
-			if ((rc = dm_buf_append(&w, &c, 1)) != 0)
-				break;
-		}
-		if (rc == 0 && *n + 1 >= *cap) {
-			size_t nc = *cap ? *cap * 2 : 64;
-			char **nv = realloc(*v, nc * sizeof(*nv));
-
-			if (nv == NULL)
-				rc = -ENOMEM;
-			else {
-				*v = nv;
-				*cap = nc;
-			}
+			rc = dm_buf_append(&b, &c, 1);
 		}
 		/* '' is a word of its own, empty, as in gcc */
-		if (rc == 0 && ((*v)[(*n)++] = strndup(
-					w.len ? (char *)w.p : "", w.len)) == NULL)
+		if (rc == 0 && ((word = strndup(b.len ? (char *)b.p : "",
+					       b.len)) == NULL ||
+				(rc = vec_push(w, word)) != 0)) {
+			free(word);
 			rc = -ENOMEM;
+		}
 	}
-	dm_buf_free(&w);
+	dm_buf_free(&b);
 	return rc;
 }
 
 /* A response file's text, or NULL when the driver would take the word
  * as it is: a file that cannot be read, or a directory. */
 static char *
-read_response(const char *name, size_t *len)
+read_response(const char *name)
 {
 	struct dm_buf b;
 	struct stat st;
 	char buf[8192];
-	ssize_t r;
+	size_t r;
 	FILE *f;
 
 	if (stat(name, &st) != 0 || S_ISDIR(st.st_mode) ||
 	    (f = fopen(name, "re")) == NULL)
 		return NULL;
 	dm_buf_init(&b);
-	while ((r = (ssize_t)fread(buf, 1, sizeof(buf), f)) > 0)
-		if (dm_buf_append(&b, buf, (size_t)r) != 0 ||
+	while ((r = fread(buf, 1, sizeof(buf), f)) > 0)
+		if (dm_buf_append(&b, buf, r) != 0 ||
 		    b.len > ARGS_RESPONSE_MAX) {
 			dm_buf_free(&b);
 			fclose(f);
 			return NULL;
 		}
 	fclose(f);
-	*len = b.len;
 	if (dm_buf_cstr(&b) == NULL) {
 		dm_buf_free(&b);
 		return NULL;
@@ -854,86 +864,59 @@ read_response(const char *name, size_t *len)
 int
 args_expand(int argc, char **argv, char ***out, int *out_argc)
 {
-	char **v = NULL;
-	size_t n = 0, cap = 0;
+	struct vec x = {0};
 	int rc = 0, iter = 0, any = 0;
 
 	*out = NULL;
 	*out_argc = argc;
-	for (int i = 0; i < argc && rc == 0; i++)
-		any |= i > 0 && argv[i][0] == '@';
+	for (int i = 1; i < argc; i++)
+		any |= argv[i][0] == '@';
 	if (!any)
 		return 0;
 	/* Every word copied, so that one free releases them all. */
 	for (int i = 0; i < argc && rc == 0; i++) {
-		if (n + 1 >= cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			char **nv = realloc(v, nc * sizeof(*nv));
+		char *c = strdup(argv[i]);
 
-			if (nv == NULL) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = nv;
-			cap = nc;
-		}
-		if ((v[n++] = strdup(argv[i])) == NULL)
+		if (c == NULL || (rc = vec_push(&x, c)) != 0) {
+			free(c);
 			rc = -ENOMEM;
+		}
 	}
 	/* Each word is expanded where it stands, and what a file held is
 	 * read again (files may name files), as libiberty's expandargv;
 	 * like it, at most 2000 expansions. */
-	for (size_t i = 1; i < n && rc == 0;) {
-		char *text, **words = NULL;
-		size_t len = 0, nw = 0, cw = 0;
+	for (size_t i = 1; i < x.n && rc == 0;) {
+		struct vec w = {0};
+		char *text;
 
-		if (v[i][0] != '@' || iter >= 2000 ||
-		    (text = read_response(v[i] + 1, &len)) == NULL) {
+		if (x.v[i][0] != '@' || iter >= 2000 ||
+		    (text = read_response(x.v[i] + 1)) == NULL) {
 			i++;
 			continue;
 		}
 		iter++;
-		rc = split_words(text, &words, &nw, &cw);
+		rc = split_words(text, &w);
 		free(text);
-		if (rc == 0 && n - 1 + nw + 1 > cap) {
-			char **nv = realloc(v, (n + nw + 1) * sizeof(*nv));
-
-			if (nv == NULL)
-				rc = -ENOMEM;
-			else {
-				v = nv;
-				cap = n + nw + 1;
-			}
-		}
+		if (rc == 0)
+			rc = vec_reserve(&x, w.n);
 		if (rc != 0) {
-			for (size_t k = 0; k < nw; k++)
-				free(words[k]);
-			free(words);
+			vec_free(&w);
 			break;
 		}
-		free(v[i]);
-		memmove(v + i + nw, v + i + 1, (n - i - 1) * sizeof(*v));
-		memcpy(v + i, words, nw * sizeof(*v));
-		n = n - 1 + nw;
-		free(words);
+		free(x.v[i]);
+		memmove(x.v + i + w.n, x.v + i + 1,
+			(x.n - i) * sizeof(*x.v)); /* the NULL too */
+		if (w.n > 0)
+			memcpy(x.v + i, w.v, w.n * sizeof(*x.v));
+		x.n = x.n - 1 + w.n;
+		free(w.v);
 	}
-	if (rc == 0 && n + 1 > cap) {
-		char **nv = realloc(v, (n + 1) * sizeof(*nv));
-
-		if (nv == NULL)
-			rc = -ENOMEM;
-		else
-			v = nv;
-	}
-	if (rc != 0 || n > INT_MAX) {
-		for (size_t k = 0; k < n; k++)
-			free(v[k]);
-		free(v);
+	if (rc != 0 || x.n > INT_MAX) {
+		vec_free(&x);
 		return rc != 0 ? rc : -E2BIG;
 	}
-	v[n] = NULL;
-	*out = v;
-	*out_argc = (int)n;
+	*out = x.v;
+	*out_argc = (int)x.n;
 	return 0;
 }
 
