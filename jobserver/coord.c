@@ -357,28 +357,6 @@ serve_slot_queue(struct coord *co)
  * shims send; a shim in another pid namespace finds no lender and simply
  * waits its turn. */
 
-static pid_t
-parent_of(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	ssize_t n;
-	int fd, ppid = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* "PID (COMM) STATE PPID ...": COMM may hold anything, even ')'. */
-	if ((p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 1, " %*c %d", &ppid) != 1)
-		return -1;
-	return (pid_t)ppid;
-}
-
 /* The slot holder among pid and its ancestors (nearest first) with no loan
  * out now, or NULL.  only: look for that holder alone. */
 static struct shim *
@@ -390,7 +368,7 @@ find_lender(struct coord *co, pid_t pid, struct shim *only)
 	 * a slot) that exec'd the command, or a shell that exec'd its last
 	 * command, is the shim now, under the same pid. */
 	for (int depth = 0; depth < 64 && pid > 1; depth++) {
-		if (depth > 0 && (pid = parent_of(pid)) <= 1)
+		if (depth > 0 && (pid = proctree_parent(pid)) <= 1)
 			break;
 		LIST_FOREACH(h, &co->shims, all)
 		{

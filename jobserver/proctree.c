@@ -50,6 +50,16 @@ read_stat(const char *pid, struct proc *p)
 	return 0;
 }
 
+pid_t
+proctree_parent(pid_t pid)
+{
+	char name[24];
+	struct proc p;
+
+	snprintf(name, sizeof(name), "%d", (int)pid);
+	return read_stat(name, &p) == 0 ? p.ppid : -1;
+}
+
 static int
 cmp_pid(const void *a, const void *b)
 {

@@ -22,4 +22,7 @@
  * 0 or -errno. */
 int proctree_tokens_held(pid_t root, unsigned *held, uint64_t *sig);
 
+/* pid's parent, from /proc/PID/stat; -1 when pid is gone. */
+pid_t proctree_parent(pid_t pid);
+
 #endif
