@@ -250,11 +250,10 @@ hash_file(const char *name, uint8_t *out)
  * changed in the last 2 s, so a write within the same clock tick could
  * keep the key; such a hash is not handed to the coordinator. */
 static int
-file_key(const char *name, uint8_t *key, int *recent)
+file_key(const char *name, time_t now, uint8_t *key, int *recent)
 {
 	struct stat st;
 	uint64_t v[5];
-	struct timespec now;
 
 	if (stat(name, &st) != 0 || !S_ISREG(st.st_mode))
 		return -1;
@@ -268,9 +267,7 @@ file_key(const char *name, uint8_t *key, int *recent)
 	for (int i = 0; i < 5; i++)
 		for (int b = 0; b < 8; b++)
 			key[i * 8 + b] = (uint8_t)(v[i] >> (56 - 8 * b));
-	clock_gettime(CLOCK_REALTIME, &now);
-	*recent = st.st_ctim.tv_sec + 2 >= now.tv_sec ||
-		  st.st_mtim.tv_sec + 2 >= now.tv_sec;
+	*recent = st.st_ctim.tv_sec + 2 >= now || st.st_mtim.tv_sec + 2 >= now;
 	return 0;
 }
 
@@ -388,6 +385,7 @@ send_files(const struct fid *f, int sock, int coord, struct dm_buf *frame,
 	uint8_t *recent = malloc(DM_JOB_FILES_MAX);
 	uint32_t n = 0;
 	size_t bytes = 0;
+	time_t now = time(NULL); /* once: a unit names hundreds of files */
 	int rc = 0, fresh;
 
 	if (v == NULL || paths == NULL || hashes == NULL || keys == NULL ||
@@ -409,7 +407,8 @@ send_files(const struct fid *f, int sock, int coord, struct dm_buf *frame,
 			bytes = 0;
 		}
 		if (u == NULL || rc != 0 ||
-		    file_key(u->name, keys + (size_t)n * DM_HASH_KEY, &fresh))
+		    file_key(u->name, now, keys + (size_t)n * DM_HASH_KEY,
+			     &fresh))
 			continue;
 		recent[n] = (uint8_t)fresh;
 		v[n++] = u;
