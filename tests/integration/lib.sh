@@ -142,22 +142,27 @@ node_listed() {
 
 # The real project: libiberty from Debian's binutils-source, configured
 # once per build tree (configure is slow) and copied into $T/src.
+# prepare_libiberty [HOST CC]: configured for another host with a cross
+# compiler (cached apart).
 prepare_libiberty() {
 	tarball=$(ls /usr/src/binutils/binutils-*.tar.* 2>/dev/null | head -n 1)
 	[ -n "$tarball" ] || skip_all "binutils-source is not installed (apt-get install binutils-source)"
 	cache="$DMAKE_BUILD_DIR/tests/cache"
-	if [ ! -f "$cache/libiberty.tar" ]; then
+	name=libiberty${1:+-${1%%-*}}
+	if [ ! -f "$cache/$name.tar" ]; then
 		mkdir -p "$cache"
-		rm -rf "$cache/tmp"; mkdir "$cache/tmp"
-		tar -C "$cache/tmp" -xf "$tarball" --strip-components=1 \
+		rm -rf "$cache/tmp-$name"; mkdir "$cache/tmp-$name"
+		tar -C "$cache/tmp-$name" -xf "$tarball" --strip-components=1 \
 			--wildcards '*/libiberty' '*/include' '*/config' \
 			'*/config.guess' '*/config.sub' '*/install-sh' \
 			'*/mkinstalldirs' '*/move-if-change' || return 1
-		(cd "$cache/tmp/libiberty" && CC=gcc ./configure >configure.log 2>&1) ||
+		(cd "$cache/tmp-$name/libiberty" && CC=${2:-gcc} ./configure \
+			${1:+--host=$1} >configure.log 2>&1) ||
 			{ diag "libiberty configure failed"; return 1; }
-		tar -C "$cache/tmp" -cf "$cache/libiberty.tar" . && rm -rf "$cache/tmp"
+		tar -C "$cache/tmp-$name" -cf "$cache/$name.tar" . &&
+			rm -rf "$cache/tmp-$name"
 	fi
-	tar -C "$T/src" -xf "$cache/libiberty.tar"
+	tar -C "$T/src" -xf "$cache/$name.tar"
 	PROJ="$T/src/libiberty"
 }
 

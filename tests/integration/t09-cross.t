@@ -26,27 +26,6 @@ command -v clang >/dev/null || skip_all "no clang"
 plan 33
 setup
 
-# libiberty configured for an aarch64 host, cached like prepare_libiberty.
-prepare_cross_libiberty() {
-	tarball=$(ls /usr/src/binutils/binutils-*.tar.* 2>/dev/null | head -n 1)
-	[ -n "$tarball" ] || skip_all "binutils-source is not installed"
-	cache="$DMAKE_BUILD_DIR/tests/cache"
-	if [ ! -f "$cache/libiberty-aarch64.tar" ]; then
-		mkdir -p "$cache"
-		rm -rf "$cache/xtmp"; mkdir "$cache/xtmp"
-		tar -C "$cache/xtmp" -xf "$tarball" --strip-components=1 \
-			--wildcards '*/libiberty' '*/include' '*/config' \
-			'*/config.guess' '*/config.sub' '*/install-sh' \
-			'*/mkinstalldirs' '*/move-if-change' || return 1
-		(cd "$cache/xtmp/libiberty" && CC=$CROSS ./configure \
-			--host=aarch64-linux-gnu >configure.log 2>&1) ||
-			{ diag "cross configure failed"; return 1; }
-		tar -C "$cache/xtmp" -cf "$cache/libiberty-aarch64.tar" . &&
-			rm -rf "$cache/xtmp"
-	fi
-	tar -C "$T/src" -xf "$cache/libiberty-aarch64.tar"
-	PROJ="$T/src/libiberty"
-}
 node_json() {
 	dmake status --json | grep -o "{[^{}]*\"name\":\"$1\",\"addr\"[^{}]*}"
 }
@@ -57,7 +36,7 @@ stop_node() {
 }
 clean_tree() { (cd "$PROJ" && find . -name '*.o' -delete && rm -f libiberty.a); }
 
-prepare_cross_libiberty || bail "libiberty could not be prepared"
+prepare_libiberty aarch64-linux-gnu "$CROSS" || bail "libiberty could not be prepared"
 ok "reference cross build with plain make" reference_build
 start_sched
 
