@@ -12,11 +12,17 @@
 #include "fs.h"
 #include "io.h"
 
-/* Creates each prefix of tmp (modified in place, restored) ending before
- * a '/', with `parents`; then tmp itself with `leaf` unless leaf is 0. */
+/* Creates each prefix of path ending before a '/', with `parents`; then
+ * path itself with `leaf` unless leaf is 0. */
 static int
-make(char *tmp, mode_t parents, mode_t leaf)
+make(const char *path, mode_t parents, mode_t leaf)
 {
+	char tmp[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, len + 1);
 	for (char *p = tmp + 1; *p != '\0'; p++) {
 		if (*p != '/')
 			continue;
@@ -33,25 +39,13 @@ make(char *tmp, mode_t parents, mode_t leaf)
 int
 dm_mkdir_p(const char *dir, mode_t mode)
 {
-	char tmp[PATH_MAX];
-	size_t len = strlen(dir);
-
-	if (len == 0 || len >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, dir, len + 1);
-	return make(tmp, 0755, mode);
+	return make(dir, 0755, mode);
 }
 
 int
 dm_mkdir_parents(const char *path, mode_t mode)
 {
-	char tmp[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, path, len + 1);
-	return make(tmp, mode, 0);
+	return make(path, mode, 0);
 }
 
 int
