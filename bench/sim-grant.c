@@ -35,6 +35,7 @@
 
 #include "../lib/auth.h"
 #include "../lib/buf.h"
+#include "../lib/clock.h"
 #include "../lib/err.h"
 #include "../lib/io.h"
 #include "../lib/msgs.h"
@@ -72,10 +73,7 @@ die(const char *what, int rc)
 static double
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	return (double)dm_now_us() / 1e3;
 }
 
 static int
