@@ -82,11 +82,16 @@ setup() {
 	unset DMAKE_SCHEDULER DMAKE_PLACEMENT DMAKE_LOCAL_SLOTS MAKEFLAGS
 }
 
-# A TCP port on 127.0.0.1 nobody listens on now.
+# A TCP port on 127.0.0.1 no socket uses now, below the kernel's
+# ephemeral range: a port in that range may be taken at any moment as the
+# local end of an outgoing connection (the scheduler link, a shim's), and
+# a node that then cannot listen never registers.
 free_port() {
+	low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+	[ "${low:-0}" -gt 12000 ] || low=32768
 	while :; do
-		p=$(( (($$ * 7919 + $(date +%N | sed 's/^0*//;s/^$/0/')) % 30000) + 20000 ))
-		if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
+		p=$(( (($$ * 7919 + $(date +%N | sed 's/^0*//;s/^$/0/')) % (low - 10000)) + 10000 ))
+		if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
 			echo "$p"; return
 		fi
 	done
